@@ -2,8 +2,10 @@
 
 The notebooks are the source of the library: a chapter names its module with a
 `#| default_exp tokenizer` cell and marks the code it keeps with `#| export`
-(nbdev's directives). This script copies those cells, in order, into the module,
-under a header that says which notebook to edit. Run it after editing a chapter:
+(nbdev's directives); `#| export numpy_gpt` sends a cell to another module instead,
+so one module (the NumPy GPT-2) can grow over several chapters. This script copies
+those cells, in reading order, into the modules, under a header that says which
+notebooks to edit. Run it after editing a chapter:
 
     python -m gpt2_lib._export            # rewrite gpt2_lib/ from notebooks/
     python -m gpt2_lib._export --check    # exit 1 if gpt2_lib/ differs from the notebooks
@@ -39,43 +41,50 @@ def _directives(source: str) -> tuple[dict[str, str], str]:
     return found, "\n".join(lines).strip("\n")
 
 
-def modules_from_notebook(path: Path) -> dict[str, str]:
-    """Return {module name: source} for the export cells of one notebook."""
+def modules_from_notebook(path: Path) -> dict[str, list[str]]:
+    """Return {module name: [code of each export cell, in order]} for one notebook."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
-    module: str | None = None
-    chunks: list[str] = []
+    default: str | None = None
+    modules: dict[str, list[str]] = {}
     for i, cell in enumerate(cells):
         if cell["cell_type"] != "code":
             continue
         directives, code = _directives("".join(cell["source"]))
         if "default_exp" in directives:
-            if module is not None:
+            if default is not None:
                 raise ExportError(f"{path.name} cell {i}: a second `#| default_exp`; one module per chapter")
-            module = directives["default_exp"]
-            if not MODULE_NAME.match(module):
-                raise ExportError(f"{path.name} cell {i}: {module!r} is not a valid module name")
+            default = directives["default_exp"]
+            if not MODULE_NAME.match(default):
+                raise ExportError(f"{path.name} cell {i}: {default!r} is not a valid module name")
         if "export" in directives:
-            if module is None:
+            target = directives["export"] or default
+            if target is None:
                 raise ExportError(f"{path.name} cell {i}: `#| export` before any `#| default_exp` cell")
-            chunks.append(code)
-    if module is None:
-        return {}
-    if not chunks:
-        raise ExportError(f"{path.name}: `#| default_exp {module}` but no `#| export` cell")
-    rel = path.resolve().relative_to(ROOT).as_posix() if path.resolve().is_relative_to(ROOT) else path.name
-    return {module: HEADER.format(notebook=rel) + "\n" + "\n\n\n".join(chunks) + "\n"}
+            if not MODULE_NAME.match(target):
+                raise ExportError(f"{path.name} cell {i}: {target!r} is not a valid module name")
+            modules.setdefault(target, []).append(code)
+    if default is not None and default not in modules:
+        raise ExportError(f"{path.name}: `#| default_exp {default}` but no `#| export` cell")
+    return modules
+
+
+def _relative(path: Path) -> str:
+    path = path.resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
 
 
 def export_all(notebooks: Path = ROOT / "notebooks") -> dict[str, str]:
-    """Collect the modules of every chapter, in reading order; a module may come from one chapter only."""
-    modules: dict[str, str] = {}
-    owner: dict[str, str] = {}
+    """Collect every module's cells from all chapters, in reading order, under a header naming its notebooks."""
+    chunks: dict[str, list[str]] = {}
+    sources: dict[str, list[str]] = {}
     for nb in sorted(notebooks.glob("*.ipynb")):
-        for name, source in modules_from_notebook(nb).items():
-            if name in modules:
-                raise ExportError(f"module {name!r} is exported by both {owner[name]} and {nb.name}")
-            modules[name], owner[name] = source, nb.name
-    return modules
+        for name, cells in modules_from_notebook(nb).items():
+            chunks.setdefault(name, []).extend(cells)
+            sources.setdefault(name, []).append(_relative(nb))
+    return {
+        name: HEADER.format(notebook=", ".join(sources[name])) + "\n" + "\n\n\n".join(cells) + "\n"
+        for name, cells in chunks.items()
+    }
 
 
 def write(modules: dict[str, str], package: Path = ROOT / "gpt2_lib") -> list[Path]:
