@@ -1,0 +1,130 @@
+"""gpt2_lib's generate against transformers' GPT2LMHeadModel.generate: same weights, same prompt, batch 1, greedy.
+
+Both run in this one process on the same device; the generated tokens are asserted identical before anything is
+timed. Prints one JSON line per measurement and one with the ratio; --out appends them to a results file.
+
+    python benchmarks/generate_speed.py                        # CPU: fp32, 128 new tokens
+    python benchmarks/generate_speed.py --device cuda          # GPU: bf16, 256 new tokens, CUDA graphs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import time
+import warnings
+
+import torch
+
+from gpt2_lib.device import describe_machine
+from gpt2_lib.generate import generate
+from gpt2_lib.model import GPT, GPTConfig
+
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+
+def hf_twin(model: GPT):
+    """transformers' GPT-2 with the same weights (the benchmark's baseline)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    c = model.config
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd,
+                                    n_layer=c.n_layer, n_head=c.n_head))
+    hf.load_state_dict(model.to_hf_state_dict())
+    hf.generation_config.eos_token_id = None  # generate exactly as many tokens as asked, like ours without a stop token
+    return hf
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fns: dict, device: torch.device, repeat: int) -> tuple[dict, dict]:
+    """Warm each fn up once, then run them in turns `repeat` times (so a busy machine slows all alike).
+
+    Returns each fn's output and the seconds of each of its timed runs.
+    """
+    outs = {name: fn() for name, fn in fns.items()}
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            sync(device)
+            t0 = time.perf_counter()
+            outs[name] = fn()
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return outs, times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--model", default="gpt2")
+    parser.add_argument("--new-tokens", type=int, default=None, help="default: 128 on CPU, 256 on CUDA")
+    parser.add_argument("--prompt-tokens", type=int, default=16)
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="default: fp32 CPU, bf16 CUDA")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--logit-scale", type=float, default=8.0,
+                        help="multiply the random token embedding so the random model's greedy choices are clear-cut")
+    parser.add_argument("--out", default=None, help="append the JSON lines to this file")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    n_new = args.new_tokens or (256 if device.type == "cuda" else 128)
+    torch.backends.cuda.matmul.allow_tf32 = False  # both sides compute in the dtype they are given
+
+    # Random weights (the real ones cannot be downloaded here; speed does not depend on their values). With N(0, 0.02)
+    # weights every logit is nearly equal and rounding differences flip greedy choices, so the embedding is scaled.
+    torch.manual_seed(0)
+    ours = GPT(GPTConfig.from_name(args.model))
+    with torch.no_grad():
+        ours.transformer.wte.weight.mul_(args.logit_scale)
+    hf = hf_twin(ours)
+    ours, hf = ours.to(device, dtype).eval(), hf.to(device, dtype).eval()
+    prompt = torch.randint(0, ours.config.vocab_size, (1, args.prompt_tokens), generator=torch.Generator().manual_seed(0))
+    prompt = prompt.to(device)
+
+    def run_hf() -> torch.Tensor:
+        with torch.no_grad():
+            return hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n_new,
+                               do_sample=False, pad_token_id=0)
+
+    def run_ours() -> torch.Tensor:
+        return generate(ours, prompt, n_new, temperature=0)
+
+    fns = {"transformers generate": run_hf, "gpt2_lib generate": run_ours}
+    if device.type == "cuda":  # what the CUDA graph adds, on the same weights
+        fns["gpt2_lib generate, no CUDA graph"] = lambda: generate(ours, prompt, n_new, temperature=0, cuda_graph=False)
+    outs, times = timed(fns, device, args.repeat)
+    out_hf = outs["transformers generate"]
+    for impl, out in outs.items():
+        same = int((out_hf == out).all(dim=0).long().cumprod(0).sum()) - args.prompt_tokens
+        assert torch.equal(out_hf, out), f"{impl} differs from transformers after {same} of {n_new} new tokens"
+    runs = list(times.items())
+
+    common = {"machine": describe_machine(device), "setting": f"{args.model} {str(dtype)[6:]} batch 1, {n_new} new",
+              "date": datetime.date.today().isoformat(), "torch": torch.__version__}
+    lines = []
+    for impl, times in runs:
+        seconds = statistics.median(times)
+        lines.append({**common, "impl": impl, "seconds": round(seconds, 4), "tokens_per_s": round(n_new / seconds, 1),
+                      "ms_per_token": round(seconds / n_new * 1000, 3)})
+    lines.append({**common, "ratio": round(lines[1]["tokens_per_s"] / lines[0]["tokens_per_s"], 2),
+                  "identical_tokens": True})
+    if device.type == "cuda":
+        # the physical limit at batch 1: every weight read once per token
+        weight_bytes = ours.num_params() * torch.finfo(dtype).bits // 8
+        lines[-1]["bytes_per_token"] = weight_bytes
+    for line in lines:
+        print(json.dumps(line))
+    if args.out:
+        with open(args.out, "a") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Chapter 6's generation: the KV cache changes nothing but speed, sampling is reproducible, bad settings are errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from gpt2_lib.generate import KVCache, decode_weights, filter_logits, forward_with_cache, generate, stream
+from gpt2_lib.model import GPT, GPTConfig
+
+CONFIG = GPTConfig(vocab_size=500, block_size=160, n_layer=3, n_head=4, n_embd=64)
+
+
+@pytest.fixture(scope="module")
+def model() -> GPT:
+    """A small random GPT whose greedy choices are clear-cut (scaled embedding), so float rounding cannot flip them."""
+    torch.manual_seed(0)
+    m = GPT(CONFIG).eval()
+    with torch.no_grad():
+        m.transformer.wte.weight.mul_(8)
+    return m
+
+
+def hf_greedy(model: GPT, idx: torch.Tensor, n: int) -> torch.Tensor:
+    c = model.config
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd,
+                                    n_layer=c.n_layer, n_head=c.n_head)).eval()
+    hf.load_state_dict(model.to_hf_state_dict())
+    hf.generation_config.eos_token_id = None
+    with torch.no_grad():
+        return hf.generate(idx, attention_mask=torch.ones_like(idx), max_new_tokens=n, do_sample=False, pad_token_id=0)
+
+
+def prompts(B: int, T: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, CONFIG.vocab_size, (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+def test_greedy_with_cache_equals_without_and_equals_transformers(model):
+    idx = prompts(3, 7)
+    cached = generate(model, idx, 120, temperature=0)
+    uncached = generate(model, idx, 120, temperature=0, use_cache=False)
+    assert torch.equal(cached, uncached), "the KV cache changed the greedy output"
+    for row in range(3):  # transformers one prompt at a time: no padding questions
+        reference = hf_greedy(model, idx[row : row + 1], 120)
+        assert torch.equal(cached[row : row + 1], reference), f"prompt {row} differs from transformers' greedy output"
+
+
+def test_a_prompt_that_runs_to_the_end_of_the_context(model):
+    idx = prompts(1, CONFIG.block_size - 6, seed=1)
+    out = generate(model, idx, 6, temperature=0)
+    assert out.shape == (1, CONFIG.block_size)
+    assert torch.equal(out, generate(model, idx, 6, temperature=0, use_cache=False))
+    assert torch.equal(out, hf_greedy(model, idx, 6))
+
+
+def test_cache_is_fresh_on_every_call(model):
+    a, b = prompts(1, 5, seed=2), prompts(1, 9, seed=3)
+    first = generate(model, a, 30, temperature=0)
+    generate(model, b, 30, temperature=0)  # a different prompt in between must not leak into the next call
+    assert torch.equal(first, generate(model, a, 30, temperature=0))
+
+
+def test_cached_forward_equals_the_full_forward_position_by_position(model):
+    idx = prompts(2, 40, seed=4)
+    with torch.no_grad():
+        full = model(idx)
+        cache = KVCache.allocate(CONFIG, 2, torch.device("cpu"), torch.float32)
+        w = decode_weights(model)
+        steps = [forward_with_cache(model, w, idx[:, :8], cache)]
+        steps += [forward_with_cache(model, w, idx[:, t : t + 1], cache) for t in range(8, 40)]
+    assert torch.allclose(torch.stack(steps, 1), full[:, 7:], atol=1e-4)
+
+
+def test_static_shape_step_equals_the_dynamic_step(model):
+    idx = prompts(2, 20, seed=5)
+    with torch.no_grad():
+        w = decode_weights(model)
+        dyn = KVCache.allocate(CONFIG, 2, torch.device("cpu"), torch.float32)
+        sta = KVCache.allocate(CONFIG, 2, torch.device("cpu"), torch.float32, zeroed=True)
+        forward_with_cache(model, w, idx[:, :4], dyn)
+        forward_with_cache(model, w, idx[:, :4], sta)
+        for t in range(4, 20):
+            a = forward_with_cache(model, w, idx[:, t : t + 1], dyn)
+            b = forward_with_cache(model, w, idx[:, t : t + 1], sta, pos=torch.tensor(sta.pos))
+            sta.pos += 1
+            assert torch.allclose(a, b, atol=1e-4), f"position {t}"
+
+
+def test_decode_weights_follow_the_model_after_a_training_step():
+    torch.manual_seed(0)
+    m = GPT(CONFIG)
+    idx = prompts(1, 6, seed=6)
+    generate(m, idx, 5, temperature=0)  # builds the (in, out) copies
+    opt = torch.optim.AdamW(m.parameters(), lr=0.05)
+    _, loss = m(idx[:, :-1], idx[:, 1:])
+    loss.backward()
+    opt.step()
+    assert torch.equal(generate(m, idx, 20, temperature=0), generate(m, idx, 20, temperature=0, use_cache=False))
+
+
+def test_seeded_sampling_is_reproducible(model):
+    idx = prompts(2, 4, seed=7)
+    run = lambda seed, **kw: generate(model, idx, 40, temperature=1.0, generator=torch.Generator().manual_seed(seed), **kw)  # noqa: E731
+    assert torch.equal(run(0), run(0))
+    assert not torch.equal(run(0), run(1))
+    assert torch.equal(run(0, top_k=20, top_p=0.9), run(0, top_k=20, top_p=0.9))
+
+
+def test_top_k_of_one_and_a_tiny_top_p_are_greedy(model):
+    idx = prompts(2, 4, seed=8)
+    greedy = generate(model, idx, 25, temperature=0)
+    assert torch.equal(generate(model, idx, 25, top_k=1, generator=torch.Generator().manual_seed(0)), greedy)
+    assert torch.equal(generate(model, idx, 25, top_p=1e-9, generator=torch.Generator().manual_seed(0)), greedy)
+
+
+def test_filters_keep_what_they_promise():
+    logits = torch.log(torch.tensor([[0.5, 0.2, 0.15, 0.1, 0.05]]))
+    assert torch.isfinite(filter_logits(logits, top_k=2)).sum() == 2
+    assert torch.isfinite(filter_logits(logits, top_p=0.7)).tolist() == [[True, True, False, False, False]]
+    assert torch.isfinite(filter_logits(logits, top_p=0.71)).tolist() == [[True, True, True, False, False]]
+    assert torch.allclose(filter_logits(logits, temperature=2.0), logits / 2)
+
+
+def test_a_row_stops_at_the_stop_token_and_the_batch_when_all_have():
+    torch.manual_seed(0)
+    m = GPT(CONFIG).eval()
+    idx = prompts(2, 3, seed=9)
+    free = generate(m, idx, 60, temperature=0)
+    eos = int(free[0, 3 + 4])  # the token row 0 produces at its fifth step becomes the stop token
+    out = generate(m, idx, 60, temperature=0, eos_token_id=eos)
+    first_stop = [int((row[3:] == eos).nonzero()[0]) if (row[3:] == eos).any() else None for row in out]
+    assert first_stop[0] <= 4
+    for row, stop in zip(out, first_stop):
+        if stop is not None:
+            assert (row[3 + stop :] == eos).all(), "a finished row must keep repeating its stop token"
+    if all(s is not None for s in first_stop):
+        assert out.shape[1] == 3 + max(first_stop) + 1, "generation must end when every row has stopped"
+
+
+def test_stream_yields_what_generate_returns_and_leaves_the_caller_alone(model):
+    idx = prompts(2, 5, seed=10)
+    model.train()
+    tokens = []
+    for t in stream(model, idx, 15, temperature=0):
+        assert torch.is_grad_enabled(), "the caller's grad mode must not change between yields"
+        tokens.append(t)
+    assert model.training, "the model's training mode must be restored"
+    model.eval()
+    assert torch.equal(torch.cat([idx, torch.stack(tokens, 1)], 1), generate(model, idx, 15, temperature=0))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"temperature": -0.1}, "temperature must be >= 0"),
+    ({"top_k": 0}, "top_k must be at least 1"),
+    ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"),
+    ({"top_p": 1.5}, r"top_p must be in \(0, 1\]"),
+    ({"max_new_tokens": 155}, r"= 165 exceeds the model's block_size of 160 by 5; .* at most 150 new tokens"),
+])
+def test_impossible_settings_are_errors_that_say_what_to_do(model, kwargs, match):
+    kwargs = {"max_new_tokens": 5} | kwargs
+    with pytest.raises(ValueError, match=match):
+        generate(model, prompts(1, 10), **kwargs)
+
+
+def test_an_empty_prompt_is_an_error(model):
+    with pytest.raises(ValueError, match="at least one token"):
+        generate(model, torch.zeros(1, 0, dtype=torch.long), 5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_generation_equals_eager_generation(model):
+    m = GPT(CONFIG).cuda().eval()
+    m.load_state_dict(model.state_dict())
+    idx = prompts(2, 7).cuda()
+    graphed = generate(m, idx, 100, temperature=0)
+    eager = generate(m, idx, 100, temperature=0, cuda_graph=False)
+    assert torch.equal(graphed, eager)
+    assert torch.equal(graphed.cpu(), generate(model, idx.cpu(), 100, temperature=0))
