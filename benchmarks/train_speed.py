@@ -132,6 +132,7 @@ LADDER = [  # chapter 10, one change at a time, each on top of the ones before
     ("+ compile max-autotune", dict(vocab=50304, compile_mode="max-autotune-no-cudagraphs")),
     ("+ cuDNN attention", dict(vocab=50304, cudnn_attention=True)),
     ("+ coordinate-descent tuning", dict(vocab=50304, cudnn_attention=True, coordinate_descent=True)),
+    ("+ CUDA graphs (compile reduce-overhead)", dict(vocab=50304, compile_mode="reduce-overhead")),
 ]
 
 
