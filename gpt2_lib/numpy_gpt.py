@@ -20,7 +20,7 @@ def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """softmax(q kᵀ / √d + mask) v for one head; q, k, v (T, hs); mask (T, T) is added to the scores."""
-    return softmax(q @ k.T / np.sqrt(q.shape[-1]) + mask) @ v  # (T, T) @ (T, hs) -> (T, hs)
+    return softmax(q @ k.T / q.shape[-1] ** 0.5 + mask) @ v  # a Python float: float32 inputs stay float32
 
 
 def causal_mask(T: int) -> np.ndarray:
