@@ -21,5 +21,9 @@ cfg = yaml.safe_load(open("_config.yml"))
 cfg["execute"]["execute_notebooks"] = "off"  # nbval has just run and checked every cell
 yaml.safe_dump(cfg, open("_build/_config_noexec.yml", "w"))
 PY
+python tools/book_results.py  # the intro's "Results at a glance", from the saved outputs and benchmarks/results
 jb build . --config _build/_config_noexec.yml --path-output _build/check -W -n --keep-going -q
 echo "book OK: _build/check/_build/html/index.html"
+
+echo "== every page in headless Chromium: images, links, error boxes, figures; screenshots in _build/screenshots"
+python tools/check_book_browser.py _build/check/_build/html --screenshots _build/screenshots
