@@ -1,0 +1,79 @@
+"""`prepare` turns text into uint16 token files exactly as tiktoken would, streamed; the loaders read them back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gpt2_lib.data import RandomWindows, fixed_batches, load_tokens, prepare
+
+TEXT = "".join(f"Line {i}: the quick brown fox jumps over the lazy dog, {i * i} times.\n" for i in range(300))
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def test_prepare_of_a_small_file_is_tiktoken_then_endoftext_split_90_10(text_file, tmp_path, tiktoken_gpt2):
+    meta = prepare([text_file], tmp_path / "data", val_fraction=0.1, progress=False)
+    train, val = load_tokens(tmp_path / "data", "train"), load_tokens(tmp_path / "data", "val")
+    expected = tiktoken_gpt2.encode_ordinary(TEXT) + [50256]
+    assert train.dtype == np.uint16 and isinstance(train, np.memmap)
+    assert np.concatenate([train, val]).tolist() == expected, "prepare's ids differ from tiktoken's"
+    assert len(val) == round(0.1 * len(expected)), f"val has {len(val)} of {len(expected)} tokens, not 10%"
+    on_disk = json.loads((tmp_path / "data" / "meta.json").read_text())
+    assert on_disk == meta and meta["train_tokens"] == len(train) and meta["val_tokens"] == len(val)
+
+
+def test_prepare_in_a_process_pool_writes_the_same_files_as_one_process(text_file, tmp_path, tiktoken_gpt2):
+    prepare([text_file, text_file], tmp_path / "one", workers=1, chunk_chars=500, progress=False)
+    prepare([text_file, text_file], tmp_path / "pool", workers=2, chunk_chars=500, progress=False)
+    for split in ("train", "val"):
+        one, pool = (tmp_path / d / f"{split}.bin" for d in ("one", "pool"))
+        assert one.read_bytes() == pool.read_bytes(), f"{split}.bin differs between 1 and 2 workers"
+    ids = np.concatenate([load_tokens(tmp_path / "one", s) for s in ("train", "val")])
+    assert (ids == 50256).sum() == 2, "each input file must end with exactly one <|endoftext|>"
+    whole = len(tiktoken_gpt2.encode_ordinary(TEXT))
+    assert abs(len(ids) - 2 * (whole + 1)) <= 2 * len(TEXT) // 500, "chunking changed far more than boundary tokens"
+
+
+def test_prepare_rejects_missing_inputs_and_bad_fractions(tmp_path, text_file):
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        prepare([tmp_path / "nope.txt"], tmp_path / "d", progress=False)
+    with pytest.raises(ValueError, match="val_fraction"):
+        prepare([text_file], tmp_path / "d", val_fraction=1.5, progress=False)
+
+
+def test_load_tokens_says_how_to_make_missing_data(tmp_path):
+    with pytest.raises(FileNotFoundError, match="gpt2_lib prepare"):
+        load_tokens(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no train.bin"):
+        load_tokens(tmp_path / "empty")
+
+
+def test_random_windows_restored_from_json_state_draw_the_same_batches():
+    ids = np.arange(1000, dtype=np.uint16)
+    a = RandomWindows(ids, batch_size=3, block_size=8, seed=5)
+    a.next_batch()
+    state = json.loads(json.dumps(a.state_dict()))  # what a checkpoint stores
+    expected = [a.next_batch() for _ in range(3)]
+    b = RandomWindows(ids, batch_size=3, block_size=8, seed=999)
+    b.load_state_dict(state)
+    for (x, y), (bx, by) in zip(expected, (b.next_batch() for _ in range(3))):
+        assert (x == bx).all() and (y == by).all(), "a restored sampler drew different windows"
+        assert (y[:, :-1] == x[:, 1:]).all(), "y must be x shifted left by one"
+
+
+def test_fixed_batches_cover_the_split_and_reject_short_data():
+    ids = np.arange(100, dtype=np.uint16)
+    batches = fixed_batches(ids, n_batches=2, batch_size=3, block_size=10)
+    assert [tuple(x.shape) for x, _ in batches] == [(3, 10), (3, 10)]
+    assert batches[0][0][0, 0] == 0 and batches[-1][1][-1, -1] == 99, "windows should span the first to last id"
+    with pytest.raises(ValueError, match="block_size"):
+        fixed_batches(ids[:10], 1, 1, block_size=10)
