@@ -2,6 +2,7 @@
 
     python benchmarks/train_speed.py compare   # gpt2_lib vs GPT2LMHeadModel, same settings, one process
     python benchmarks/train_speed.py ladder    # fp32 -> TF32 -> bf16 -> flash -> compile -> fused AdamW -> ...
+    python benchmarks/train_speed.py memory    # GPT-2 medium with and without activation checkpointing
 
 Each run builds its model and optimizer, warms up (compiling, when asked), then times optimizer steps with CUDA
 events. Prints one JSON line per run (ms/step, tokens/s, MFU, peak memory) and, for `compare`, the ratio;
@@ -23,13 +24,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gpt2_lib.device import describe_machine
 from gpt2_lib.model import GPT, GPTConfig
+from gpt2_lib.speed import checkpoint_blocks, flops_per_token
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
-
-
-def flops_per_token(n_params: int, n_pos_params: int, cfg: GPTConfig, T: int) -> float:
-    """PaLM's estimate (as nanoGPT uses it): 6 per weight (forward + backward) + attention's 12 * L * C * T."""
-    return 6 * (n_params - n_pos_params) + 12 * cfg.n_layer * cfg.n_embd * T
 
 
 def hf_model(cfg: GPTConfig):
@@ -53,16 +50,17 @@ def adamw(model: torch.nn.Module, fused: bool) -> torch.optim.AdamW:
 def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = True, bf16: bool = True,
         flash: bool = True, compile: bool = True, fused: bool = True, batch: int = 16, accum: int = 1,
         compile_mode: str | None = None, cudnn_attention: bool = False, coordinate_descent: bool = False,
-        T: int = 1024, warmup: int = 5, steps: int = 20) -> dict:
+        model_name: str = "gpt2", checkpointing: bool = False, T: int = 1024, warmup: int = 5, steps: int = 20) -> dict:
     """Time `steps` optimizer steps (each of `accum` micro-batches of batch x T tokens) in one setting."""
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch._inductor.config.coordinate_descent_tuning = coordinate_descent
-    cfg = GPTConfig.from_name("gpt2", vocab_size=vocab)
+    cfg = GPTConfig.from_name(model_name, vocab_size=vocab)
     model = (hf_model(cfg) if impl == "transformers" else GPT(cfg)).cuda().train()
+    if checkpointing:
+        checkpoint_blocks(model)
     n_params = sum(p.numel() for p in model.parameters())
-    n_pos = cfg.block_size * cfg.n_embd
     opt = adamw(model, fused)
     fwd = torch.compile(model, mode=compile_mode) if compile else model
     data = torch.randint(0, 50257, (accum, batch, T + 1), device="cuda")  # real ids < 50,257 even when padded
@@ -103,14 +101,15 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
     ms = statistics.median(times)
     tokens = accum * batch * T
     tok_s = tokens / (ms / 1000)
-    mfu = flops_per_token(n_params, n_pos, cfg, T) * tok_s / H100_BF16_PEAK
+    mfu = flops_per_token(cfg, n_params, T) * tok_s / H100_BF16_PEAK
     attention = getattr(getattr(model, "config", None), "_attn_implementation", "sdpa")
     result = {"run": name, "impl": impl, "attention": attention, "ms_per_step": round(ms, 2), "tokens_per_step": tokens,
               "tokens_per_s": round(tok_s), "mfu": round(mfu, 4),
               "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
               "settings": dict(vocab=vocab, tf32=tf32, bf16=bf16, flash=flash, compile=compile, fused_adamw=fused,
                                batch=batch, accum=accum, T=T, compile_mode=compile_mode,
-                               cudnn_attention=cudnn_attention, coordinate_descent=coordinate_descent),
+                               cudnn_attention=cudnn_attention, coordinate_descent=coordinate_descent,
+                               model=model_name, checkpointing=checkpointing),
               "loss_after": round(loss.item() * accum, 3)}
     print(json.dumps(result), flush=True)
     del model, fwd, opt, data
@@ -138,7 +137,7 @@ LADDER = [  # chapter 10, one change at a time, each on top of the ones before
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["compare", "ladder"])
+    parser.add_argument("suite", choices=["compare", "ladder", "memory"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--only", nargs="*", help="ladder: run just these steps (by position, 0 = fp32)")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file")
@@ -160,6 +159,9 @@ def main() -> None:
             ratio = {"run": f"{name} / transformers", "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)}
             print(json.dumps(ratio))
             lines += [ours, ratio]
+    elif args.suite == "memory":  # activation checkpointing on GPT-2 medium: the memory it saves, the time it costs
+        for name, ckpt in (("gpt2-medium, B8", False), ("gpt2-medium, B8, activation checkpointing", True)):
+            lines.append(run(name, model_name="gpt2-medium", vocab=50304, batch=8, checkpointing=ckpt, steps=10))
     else:
         for i, (name, settings) in enumerate(LADDER):
             if args.only and str(i) not in args.only:
