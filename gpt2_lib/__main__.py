@@ -154,6 +154,9 @@ def prepare_command(args: argparse.Namespace) -> None:
 
 
 def train_command(args: argparse.Namespace) -> None:
+    """Train from the command line; under `torchrun --nproc_per_node=N -m gpt2_lib train ...`, data parallel."""
+    import torch
+
     from gpt2_lib.train import TrainConfig, train, train_setup
 
     cfg = TrainConfig(max_steps=args.max_steps, batch_size=args.batch_size, block_size=args.block_size,
@@ -165,7 +168,16 @@ def train_command(args: argparse.Namespace) -> None:
     overrides = {k: getattr(args, k) for k in ("n_layer", "n_head", "n_embd") if getattr(args, k) is not None}
     model, train_ids, val_ids = train_setup(args.data, cfg, args.model, init=args.init,
                                             init_checkpoint=args.init_checkpoint, dropout=args.dropout, **overrides)
-    history = train(model, cfg, train_ids, val_ids)
+    from gpt2_lib.distributed import init_from_env
+
+    rank = init_from_env(args.device)  # None unless torchrun started several processes
+    try:
+        history = train(model, cfg, train_ids, val_ids, rank=rank)
+    finally:
+        if rank:
+            torch.distributed.destroy_process_group()
+    if rank and not rank.is_main:
+        return
     last = history[-1] if history else {}
     val = next((r["val_loss"] for r in reversed(history) if "val_loss" in r), float("nan"))
     print(f"step {last.get('step', 0)}: train loss {last.get('train_loss', float('nan')):.4f}, val loss {val:.4f}; "

@@ -13,7 +13,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -104,14 +104,16 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches
                device: torch.device, autocast, scaler: torch.amp.GradScaler | None = None) -> tuple[float, float]:
     """One update from grad_accum_steps micro-batches; returns (mean loss, gradient norm before clipping)."""
     total = torch.zeros((), device=device)
-    for _ in range(cfg.grad_accum_steps):
+    no_sync = getattr(model, "no_sync", None)  # several GPUs (chapter 10): average gradients once, after the last
+    for i in range(cfg.grad_accum_steps):
         x, y = batches.next_batch()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast:
-            _, loss = model(x, y)
-        total += loss.detach()
-        loss = loss / cfg.grad_accum_steps  # gradients add up over micro-batches: divide so they average
-        (scaler.scale(loss) if scaler else loss).backward()
+        with no_sync() if no_sync and i < cfg.grad_accum_steps - 1 else contextlib.nullcontext():
+            with autocast:
+                _, loss = model(x, y)
+            total += loss.detach()
+            loss = loss / cfg.grad_accum_steps  # gradients add up over micro-batches: divide so they average
+            (scaler.scale(loss) if scaler else loss).backward()
     if scaler:
         scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else math.inf)
@@ -278,12 +280,14 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
 
 
 def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
-          on_eval: Callable[[int, GPT], dict | None] | None = None) -> list[dict]:
+          on_eval: Callable[[int, GPT], dict | None] | None = None, rank=None) -> list[dict]:
     """Train `model` in place for cfg.max_steps updates; return the metrics, one dict per step (as in metrics.jsonl).
 
     train_data: an array of token ids (random windows are drawn from it) or any BatchSource.
     val_data: an array of ids, a list of (x, y) batches, or None. on_eval(step, model) runs after each evaluation;
     the dict it returns joins that step's metrics (its random draws do not disturb training's).
+    rank: this process's gpt2_lib.distributed.Rank when torchrun runs several (chapter 10); cfg.batch_size is then
+    per process, each draws its rows of one global batch, gradients are averaged, and only rank 0 writes.
     """
     from tqdm import tqdm
 
@@ -292,12 +296,18 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
     if block_size > model.config.block_size:
         raise ValueError(f"block_size={block_size} exceeds the model's block_size={model.config.block_size} "
                          "(the length of its position table); use at most that")
-    device = pick_device(cfg.device)
-    batches = _batches(train_data, cfg, block_size)
-    eval_sets = _eval_sets(train_data, val_data, cfg, block_size)
+    device = rank.device if rank else pick_device(cfg.device)
+    world = rank.world_size if rank else 1
+    batches = _batches(train_data, replace(cfg, batch_size=cfg.batch_size * world), block_size)  # the global batch
+    if rank:
+        from gpt2_lib.distributed import RankSlice
+
+        batches = RankSlice(batches, rank)  # this process's rows of it
+    eval_sets = _eval_sets(train_data, val_data, replace(cfg, batch_size=cfg.batch_size * world), block_size)
     if cfg.patience and "val" not in eval_sets:
         raise ValueError("early stopping (patience) watches the val loss: give val_data")
     out = Path(cfg.out_dir) if cfg.out_dir else None
+    writes = out if rank is None or rank.is_main else None  # where this process writes: rank 0 writes for all
     resume_from = latest_checkpoint(out) if out else None
     if resume_from and not cfg.resume:
         raise ValueError(f"{out} already holds {resume_from.name}: pass resume=True (--resume) to continue that run, "
@@ -309,12 +319,17 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
     optimizer = configure_optimizers(model, cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
     scaler = torch.amp.GradScaler(device.type) if fp16 else None
     forward = torch.compile(model) if cfg.compile else model  # we save `model`: no `_orig_mod.` prefixes
+    step_forward = forward
+    if rank:  # averages the gradients over the processes during the backward pass
+        from torch.nn.parallel import DistributedDataParallel
+
+        step_forward = DistributedDataParallel(forward, device_ids=[rank.local_rank] if device.type == "cuda" else None)
     history: list[dict] = []
     step, tokens, stopped = 0, 0, False
     best = {"val_loss": math.inf, "step": 0, "bad_evals": 0}
     best_weights = None
-    if out:
-        out.mkdir(parents=True, exist_ok=True)
+    if writes:
+        writes.mkdir(parents=True, exist_ok=True)
     if resume_from:
         meta = load_checkpoint(resume_from, model, optimizer, device)
         same = ("batch_size", "grad_accum_steps", "seed")
@@ -332,8 +347,8 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
             from gpt2_lib.pretrained import load_pretrained
 
             best_weights = load_pretrained(out / "best").state_dict()
-    if out:
-        _write_metrics(out / "metrics.jsonl", history)
+    if writes:
+        _write_metrics(writes / "metrics.jsonl", history)
 
     def run_eval(row: dict) -> bool:
         """Evaluate into `row`; True when early stopping says stop."""
@@ -349,15 +364,15 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
             best.update(val_loss=row["val_loss"], step=row["step"], bad_evals=0)
             if cfg.patience:
                 best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                if out:
+                if writes:
                     from gpt2_lib.pretrained import save_pretrained
 
-                    save_pretrained(model, out / "best")
+                    save_pretrained(model, writes / "best")
         else:
             best["bad_evals"] += 1
         return bool(cfg.patience) and best["bad_evals"] >= cfg.patience
 
-    log = open(out / "metrics.jsonl", "a") if out else None
+    log = open(writes / "metrics.jsonl", "a") if writes else None
 
     def record(row: dict) -> None:
         history.append(row)
@@ -365,8 +380,8 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
             log.write(json.dumps(row) + "\n")
             log.flush()  # a killed run keeps every row it finished
 
-    per_step = cfg.batch_size * block_size * cfg.grad_accum_steps  # tokens per update
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="training", disable=not cfg.progress)
+    per_step = cfg.batch_size * block_size * cfg.grad_accum_steps * world  # tokens per update, all processes
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="training", disable=not cfg.progress or writes != out)
     try:
         if step == 0 and eval_sets:
             row = {"step": 0, "tokens": 0}
@@ -377,7 +392,11 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             t0 = time.perf_counter()
-            loss, norm = train_step(forward, optimizer, batches, cfg, device, autocast, scaler)
+            loss, norm = train_step(step_forward, optimizer, batches, cfg, device, autocast, scaler)
+            if rank:  # the loss of the whole global batch, the same number on every process
+                from gpt2_lib.distributed import mean_over_ranks
+
+                loss = mean_over_ranks(torch.tensor(loss, dtype=torch.float64, device=device)).item()
             if not math.isfinite(loss):
                 raise RuntimeError(f"the loss became {loss} at step {step + 1}: lower the learning rate, keep "
                                    "grad_clip on, or use bf16/fp32 instead of fp16")
@@ -393,7 +412,10 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
                 state = {"tokens": tokens, "best": best, "stopped": stopped, "block_size": block_size,
                          "batches": batches.state_dict(), "scaler": scaler.state_dict() if scaler else None,
                          "train_config": asdict(cfg), "model_config": asdict(model.config)}
-                save_checkpoint(out, step, model, optimizer, state, device)
+                if writes:
+                    save_checkpoint(out, step, model, optimizer, state, device)
+                if rank:  # nobody goes on (or reads the checkpoint) before it is complete
+                    torch.distributed.barrier()
     finally:
         bar.close()
         if log:
