@@ -99,7 +99,7 @@ def decode_weights(model: GPT) -> DecodeWeights:
         w = layer.weight.detach().t()  # (in, out), a view of PyTorch's (out, in) storage
         # CPU BLAS multiplies a vector by a wide matrix faster from (in, out) storage and by a tall one (the MLP's
         # 3072 -> 768 projection) faster from (out, in): measured on this book's CPU, benchmarks/NOTES.md
-        wide = layer.out_features >= layer.in_features
+        wide = w.shape[1] >= w.shape[0]  # out >= in (read off the weight: LoRA's wrapped layers have one too)
         return (w.contiguous() if copy and wide else w), layer.bias
 
     def norm(layer: nn.LayerNorm) -> tuple[torch.Tensor, torch.Tensor | None]:
