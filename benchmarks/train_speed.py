@@ -23,7 +23,7 @@ import torch._inductor.config
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gpt2_lib.device import describe_machine
-from gpt2_lib.model import GPT, GPTConfig
+from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
 from gpt2_lib.speed import checkpoint_blocks, flops_per_token
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
@@ -37,14 +37,6 @@ def hf_model(cfg: GPTConfig):
                         n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     hf_cfg._attn_implementation = "sdpa"
     return GPT2LMHeadModel(hf_cfg)
-
-
-def adamw(model: torch.nn.Module, fused: bool) -> torch.optim.AdamW:
-    """The same AdamW for every run: decay on matrices only, nanoGPT's hyperparameters."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": 0.1},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=6e-4, betas=(0.9, 0.95), fused=fused, foreach=None if fused else True)
 
 
 def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = True, bf16: bool = True,
@@ -61,7 +53,7 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
     if checkpointing:
         checkpoint_blocks(model)
     n_params = sum(p.numel() for p in model.parameters())
-    opt = adamw(model, fused)
+    opt = configure_optimizers(model, 0.1, 6e-4, device_type="cuda" if fused else "cpu")  # fused only for "cuda"
     fwd = torch.compile(model, mode=compile_mode) if compile else model
     data = torch.randint(0, 50257, (accum, batch, T + 1), device="cuda")  # real ids < 50,257 even when padded
 
