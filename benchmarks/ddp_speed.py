@@ -56,7 +56,8 @@ def main() -> None:
             out = Path(tmp) / f"run-{n}"
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
                    "-m", "gpt2_lib", "train", "--data", str(data), "--out", str(out), "--model", "gpt2",
-                   "--batch-size", str(args.batch_size), "--grad-accum", str(args.grad_accum), "--block-size", "1024", "--max-steps", str(args.steps),
+                   "--batch-size", str(args.batch_size), "--grad-accum", str(args.grad_accum), "--block-size", "1024",
+                   "--max-steps", str(args.steps),
                    "--eval-every", str(10 * args.steps), "--eval-batches", "1", "--dtype", "bf16", "--compile",
                    "--device", "cuda", "--no-progress"]
             subprocess.run(cmd, check=True)
