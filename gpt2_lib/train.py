@@ -300,7 +300,7 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
     world = rank.world_size if rank else 1
     batches = _batches(train_data, replace(cfg, batch_size=cfg.batch_size * world), block_size)  # the global batch
     if rank:
-        from gpt2_lib.distributed import RankSlice
+        from gpt2_lib.distributed import RankSlice, mean_over_ranks
 
         batches = RankSlice(batches, rank)  # this process's rows of it
     eval_sets = _eval_sets(train_data, val_data, replace(cfg, batch_size=cfg.batch_size * world), block_size)
@@ -394,8 +394,6 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
             t0 = time.perf_counter()
             loss, norm = train_step(step_forward, optimizer, batches, cfg, device, autocast, scaler)
             if rank:  # the loss of the whole global batch, the same number on every process
-                from gpt2_lib.distributed import mean_over_ranks
-
                 loss = mean_over_ranks(torch.tensor(loss, dtype=torch.float64, device=device)).item()
             if not math.isfinite(loss):
                 raise RuntimeError(f"the loss became {loss} at step {step + 1}: lower the learning rate, keep "
