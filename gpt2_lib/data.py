@@ -69,6 +69,7 @@ def make_loader(
 import json
 import multiprocessing
 import os
+import re
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,32 +79,49 @@ TOKEN_DTYPE = np.uint16  # GPT-2's 50,257 ids fit below 2**16: half the disk and
 _ENCODER = None  # each worker process loads tiktoken once
 
 
-def _read_chunks(path: Path, chunk_chars: int = CHUNK_CHARS) -> Iterator[str]:
-    """The text of `path` in pieces of about `chunk_chars`, each cut just after a newline; one piece if it is small."""
+# Unicode's White_Space characters: what \s matches in GPT-2's split pattern, as tiktoken's regex engine reads it.
+_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_LAST_SAFE_CUT = re.compile(f"(?s).*[^{_WHITESPACE}](?=[{_WHITESPACE}])")  # greedy: the last non-space before a space
+
+
+def _safe_cut(text: str) -> int:
+    """The last index where text splits into two pieces that tokenize to the same ids as the whole; 0 if none.
+
+    GPT-2's pattern never ends a token that holds anything else with whitespace, and tokenizes a run of whitespace
+    by what follows it; so between a non-space and a space no token changes.
+    """
+    match = _LAST_SAFE_CUT.match(text)
+    return match.end() if match else 0
+
+
+def _read_chunks(path: Path, chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[str, bool]]:
+    """(piece, is_last) for the text of `path` in pieces of about `chunk_chars`, cut where no token changes."""
     with open(path, encoding="utf-8", newline="") as f:  # newline="": the text exactly as in the file
         text = f.read(chunk_chars)
-        while text:
+        while True:
             ahead = f.read(chunk_chars)
-            if not ahead:  # the end: the rest is one piece
-                yield text
+            if not ahead:  # the end: the rest is one piece ("" for an empty file)
+                yield text, True
                 return
-            cut = text.rfind("\n") + 1
-            if cut == 0 and len(text) < 8 * chunk_chars:  # no newline yet: read on (a giant line is cut anyway)
+            cut = _safe_cut(text)
+            if cut == 0 and len(text) < 8 * chunk_chars:  # no whitespace to cut at yet: read on
                 text += ahead
                 continue
-            cut = cut or len(text)
-            yield text[:cut]
+            cut = cut or len(text)  # 8 chunks without whitespace (not text, really): cut anyway, to bound memory
+            yield text[:cut], False
             text = text[cut:] + ahead
 
 
-def _encode(text: str) -> np.ndarray:
-    """GPT-2 token ids of one chunk, as uint16 (runs in a worker process)."""
+def _encode(piece: tuple[str, bool]) -> np.ndarray:
+    """GPT-2 token ids of one piece, as uint16, with <|endoftext|> after a file's last piece (runs in a worker)."""
     global _ENCODER
     if _ENCODER is None:
         import tiktoken
 
         _ENCODER = tiktoken.get_encoding("gpt2")
-    return np.array(_ENCODER.encode_ordinary(text), dtype=TOKEN_DTYPE)  # ordinary: text never becomes a special token
+    text, is_last = piece
+    ids = _ENCODER.encode_ordinary(text)  # ordinary: text never becomes a special token
+    return np.array(ids + [_ENCODER.eot_token] if is_last else ids, dtype=TOKEN_DTYPE)
 
 
 def _ordered_map(fn, items: Iterator, workers: int, window: int) -> Iterator:
@@ -121,12 +139,18 @@ def _ordered_map(fn, items: Iterator, workers: int, window: int) -> Iterator:
             yield pending.popleft().get()
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (a container or taskset may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def prepare(inputs, out_dir, val_fraction: float = 0.1, *, workers: int | None = None,
             chunk_chars: int = CHUNK_CHARS, progress: bool = True) -> dict:
     """Tokenize text files into out_dir/train.bin and val.bin (uint16) plus meta.json; returns the meta.
 
-    Each file ends with <|endoftext|>. The last `val_fraction` of the tokens of every chunk (~1 MB of text) goes to
-    val.bin, so a one-chunk file splits 90/10 like a slice, and a large corpus is validated across its whole length.
+    The ids are tiktoken's for each whole file, followed by <|endoftext|>. The last `val_fraction` of the tokens of
+    every chunk (~1 MB of text) goes to val.bin, so a one-chunk file splits 90/10 like a slice, and a large corpus
+    is validated across its whole length.
     """
     from tqdm import tqdm
 
@@ -141,32 +165,32 @@ def prepare(inputs, out_dir, val_fraction: float = 0.1, *, workers: int | None =
         raise ValueError(f"chunk_chars must be at least 1, got {chunk_chars}")
     total_bytes = sum(p.stat().st_size for p in inputs)
     if workers is None:  # a pool costs about a second to start: only worth it for several chunks
-        workers = min(os.cpu_count() or 1, 8) if total_bytes > 4 * chunk_chars else 1
+        workers = min(_usable_cpus(), 8) if total_bytes > 4 * chunk_chars else 1
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    eot = np.array([50256], dtype=TOKEN_DTYPE)  # <|endoftext|> between documents
     counts = {"train": 0, "val": 0}
     parts = {split: out / f"{split}.bin.part" for split in counts}
     files = {split: open(path, "wb") for split, path in parts.items()}
     bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", disable=not progress)
 
-    def read(path: Path) -> Iterator[str]:
-        for text in _read_chunks(path, chunk_chars):
-            bar.update(len(text))  # characters: bytes for ASCII text, close enough for a progress bar
-            yield text
+    def pieces() -> Iterator[tuple[str, bool]]:
+        for path in inputs:  # one stream of pieces over all files: one process pool for the whole corpus
+            for text, is_last in _read_chunks(path, chunk_chars):
+                bar.update(len(text.encode("utf-8")))
+                yield text, is_last
 
+    done = False
     try:
-        for path in inputs:
-            held = None  # hold each chunk back one step: the file's last chunk gets <|endoftext|> appended
-            for ids in _ordered_map(_encode, read(path), workers, window=2 * workers):
-                if held is not None:
-                    _write_split(held, val_fraction, files, counts)
-                held = ids
-            _write_split(eot if held is None else np.concatenate([held, eot]), val_fraction, files, counts)
+        for ids in _ordered_map(_encode, pieces(), workers, window=2 * workers):
+            _write_split(ids, val_fraction, files, counts)
+        done = True
     finally:
         bar.close()
         for f in files.values():
             f.close()
+        if not done:  # interrupted or failed: leave no half-written files behind
+            for part in parts.values():
+                part.unlink(missing_ok=True)
     for split, part in parts.items():
         os.replace(part, out / f"{split}.bin")  # a half-written file never carries the final name
     meta = {"tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256, "dtype": "uint16",

@@ -107,6 +107,8 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches
     no_sync = getattr(model, "no_sync", None)  # several GPUs (chapter 10): average gradients once, after the last
     for i in range(cfg.grad_accum_steps):
         x, y = batches.next_batch()
+        if device.type == "cuda":  # page-locked: the copy runs while the GPU computes (from pageable memory it waits)
+            x, y = x.pin_memory(), y.pin_memory()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with no_sync() if no_sync and i < cfg.grad_accum_steps - 1 else contextlib.nullcontext():
             with autocast:

@@ -6,8 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from gpt2_lib.data import RandomWindows, fixed_batches, load_tokens, prepare
+from gpt2_lib.data import RandomWindows, _read_chunks, fixed_batches, load_tokens, prepare
 
 TEXT = "".join(f"Line {i}: the quick brown fox jumps over the lazy dog, {i * i} times.\n" for i in range(300))
 
@@ -39,7 +41,28 @@ def test_prepare_in_a_process_pool_writes_the_same_files_as_one_process(text_fil
     ids = np.concatenate([load_tokens(tmp_path / "one", s) for s in ("train", "val")])
     assert (ids == 50256).sum() == 2, "each input file must end with exactly one <|endoftext|>"
     whole = len(tiktoken_gpt2.encode_ordinary(TEXT))
-    assert abs(len(ids) - 2 * (whole + 1)) <= 2 * len(TEXT) // 500, "chunking changed far more than boundary tokens"
+    assert len(ids) == 2 * (whole + 1), "chunking changed the tokens: chunks must be cut where no token changes"
+
+
+# Text that stresses the cut: runs of mixed whitespace (blank lines, tabs, no-break and ideographic spaces),
+# contractions, digits and punctuation next to spaces, non-ASCII letters.
+PIECES = ["\n", "\n\n", " ", "  ", "\t", "\r\n", "\xa0", "\u3000", "word", "Ünïcode", "it's", "'ll", "42", "3.14",
+          "?!", "--", "日本語", "\x1f"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from(PIECES), min_size=1, max_size=60), pieces_wanted=st.integers(1, 8))
+def test_chunks_tokenize_to_the_ids_of_the_whole_text(parts, pieces_wanted, tmp_path, tiktoken_gpt2):
+    text = "".join(parts)
+    # small chunks, but more than 1/8 of the text: the cut that bounds memory after 8 chunks without whitespace
+    # (which no real text has) stays out of the way
+    chunk_chars = len(text) // pieces_wanted + 1
+    path = tmp_path / "t.txt"
+    path.write_text(text, encoding="utf-8", newline="")
+    pieces = list(_read_chunks(path, chunk_chars))
+    assert "".join(p for p, _ in pieces) == text and [last for _, last in pieces] == [False] * (len(pieces) - 1) + [True]
+    ids = [i for p, _ in pieces for i in tiktoken_gpt2.encode_ordinary(p)]
+    assert ids == tiktoken_gpt2.encode_ordinary(text), f"cut as {[p for p, _ in pieces]!r}"
 
 
 def test_prepare_rejects_missing_inputs_and_bad_fractions(tmp_path, text_file):
