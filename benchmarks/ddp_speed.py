@@ -1,6 +1,6 @@
 """Data-parallel scaling of `python -m gpt2_lib train` under torchrun: tokens/s on 1 GPU and on N GPUs of one host.
 
-    python benchmarks/ddp_speed.py --gpus 1 2 --out benchmarks/results/train_speed.jsonl
+    python benchmarks/ddp_speed.py --gpus 1 2 --grad-accum 1 4 --out benchmarks/results/train_speed.jsonl
 
 Each run is the real command a reader types (GPT-2 124M, B=16 per GPU, T=1024, bf16, torch.compile), on random
 token files (speed does not depend on the text). Tokens/s is read from the run's metrics.jsonl: the global batch
@@ -43,7 +43,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=15, help="steps left out of the median (compilation)")
     parser.add_argument("--batch-size", type=int, default=16, help="sequences per GPU per micro-batch")
-    parser.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (gradients averaged once)")
+    parser.add_argument("--grad-accum", type=int, nargs="+", default=[1],
+                        help="micro-batches per step (gradients averaged once); several: one set of runs each")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file")
     args = parser.parse_args()
     if torch.cuda.device_count() < max(args.gpus):
@@ -52,29 +53,32 @@ def main() -> None:
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
         data = random_tokens(Path(tmp) / "data")
-        for n in args.gpus:
-            out = Path(tmp) / f"run-{n}"
+        for accum, n in ((a, n) for a in args.grad_accum for n in args.gpus):
+            out = Path(tmp) / f"run-{n}-{accum}"
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
                    "-m", "gpt2_lib", "train", "--data", str(data), "--out", str(out), "--model", "gpt2",
-                   "--batch-size", str(args.batch_size), "--grad-accum", str(args.grad_accum), "--block-size", "1024",
+                   "--batch-size", str(args.batch_size), "--grad-accum", str(accum), "--block-size", "1024",
                    "--max-steps", str(args.steps),
                    "--eval-every", str(10 * args.steps), "--eval-batches", "1", "--dtype", "bf16", "--compile",
                    "--device", "cuda", "--no-progress"]
             subprocess.run(cmd, check=True)
             rows = [r for r in read_metrics(out / "metrics.jsonl") if "tokens_per_sec" in r]
             tok_s = statistics.median(r["tokens_per_sec"] for r in rows[args.warmup:])
-            accum = f", {args.grad_accum} accumulated" if args.grad_accum > 1 else ""
-            lines.append({"run": f"{n} GPU{'s' if n > 1 else ''}, B{args.batch_size} x T1024 each{accum}",
+            accumulated = f", {accum} accumulated" if accum > 1 else ""
+            lines.append({"run": f"{n} GPU{'s' if n > 1 else ''}, B{args.batch_size} x T1024 each{accumulated}",
                           "tokens_per_s": round(tok_s),
-                          "settings": {"gpus": n, "batch_per_gpu": args.batch_size, "grad_accum": args.grad_accum}})
+                          "settings": {"gpus": n, "batch_per_gpu": args.batch_size, "grad_accum": accum}})
             print(json.dumps(lines[-1]), flush=True)
-    one = next((r for r in lines if r["settings"]["gpus"] == 1), None)
-    if one:
-        for r in lines:
+    for r in lines:  # against one GPU with the same accumulation
+        one = next((o for o in lines if o["settings"]["gpus"] == 1
+                    and o["settings"]["grad_accum"] == r["settings"]["grad_accum"]), None)
+        if one:
             r["scaling"] = round(r["tokens_per_s"] / one["tokens_per_s"], 3)
             print(json.dumps(r))
+    now = datetime.datetime.now(datetime.timezone.utc)
     common = {"machine": f"{torch.cuda.device_count()} x {describe_machine(torch.device('cuda'))}",
-              "torch": torch.__version__, "date": datetime.date.today().isoformat(), "suite": "ddp"}
+              "torch": torch.__version__, "date": now.date().isoformat(), "session": now.isoformat(timespec="seconds"),
+              "suite": "ddp"}
     if args.out:
         with open(args.out, "a") as f:
             f.writelines(json.dumps({**common, **r}) + "\n" for r in lines)

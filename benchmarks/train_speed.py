@@ -2,11 +2,15 @@
 
     python benchmarks/train_speed.py compare   # gpt2_lib vs GPT2LMHeadModel, same settings, one process
     python benchmarks/train_speed.py ladder    # fp32 -> TF32 -> bf16 -> flash -> compile -> fused AdamW -> ...
+    python benchmarks/train_speed.py tried     # settings that did not pay on an H100, kept to re-check them
     python benchmarks/train_speed.py memory    # GPT-2 medium with and without activation checkpointing
 
-Each run builds its model and optimizer, warms up (compiling, when asked), then times optimizer steps with CUDA
-events. Prints one JSON line per run (ms/step, tokens/s, MFU, peak memory) and, for `compare`, the ratio;
---out appends them to a results file. The model's weights are random: speed does not depend on their values.
+Each run builds its model and optimizer, warms up (compiling, when asked), then runs its timed optimizer steps back
+to back, as a training loop that does not wait for each loss would, with a CUDA event recorded between steps and
+one synchronisation at the end: ms/step is the median time between consecutive events, the GPU's steady pace.
+Prints one JSON line per run (ms/step, tokens/s, MFU, peak memory) and, for `compare`, the ratio; --out appends
+them to a results file, each invocation under one `session` stamp. The weights are random: speed does not depend
+on their values.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import datetime
 import gc
 import json
 import statistics
+import time
 
 import torch
 import torch._inductor.config
@@ -42,13 +47,18 @@ def hf_model(cfg: GPTConfig):
 def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = True, bf16: bool = True,
         flash: bool = True, compile: bool = True, fused: bool = True, batch: int = 16, accum: int = 1,
         compile_mode: str | None = None, cudnn_attention: bool = False, coordinate_descent: bool = False,
-        model_name: str = "gpt2", checkpointing: bool = False, T: int = 1024, warmup: int = 5, steps: int = 20) -> dict:
+        bf16_residual: bool = True, fused_loss: bool = True, model_name: str = "gpt2", checkpointing: bool = False,
+        inductor: dict | None = None, T: int = 1024, warmup: int = 5, steps: int = 20) -> dict:
     """Time `steps` optimizer steps (each of `accum` micro-batches of batch x T tokens) in one setting."""
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch._inductor.config.coordinate_descent_tuning = coordinate_descent
-    cfg = GPTConfig.from_name(model_name, vocab_size=vocab)
+    inductor = inductor or {}
+    saved = {k: getattr(torch._inductor.config, k) for k in inductor}
+    for k, v in inductor.items():  # other inductor settings, for this run only
+        setattr(torch._inductor.config, k, v)
+    cfg = GPTConfig.from_name(model_name, vocab_size=vocab, bf16_residual=bf16_residual, fused_loss=fused_loss)
     model = (hf_model(cfg) if impl == "transformers" else GPT(cfg)).cuda().train()
     if checkpointing:
         checkpoint_blocks(model)
@@ -66,9 +76,9 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
         for i in range(accum):
             x, y = data[i, :, :-1], data[i, :, 1:]
             autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-            backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION] if flash else [SDPBackend.MATH]
-            if cudnn_attention:  # cuDNN's fused attention, which has kernels written for Hopper, tried first
-                backends = [SDPBackend.CUDNN_ATTENTION, *backends]
+            backends = [SDPBackend.MATH]  # the attention of chapter 3, written out: the (T, T) weights in memory
+            if flash:  # PyTorch's fused kernels, in its own order of preference (cuDNN's and FlashAttention's first)
+                backends = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]
             with autocast, sdpa_kernel(backends, set_priority=cudnn_attention):
                 loss = loss_of(x, y) / accum
             loss.backward()
@@ -82,54 +92,64 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
         loss = step()
     torch.cuda.synchronize()
     assert torch.isfinite(loss), f"{name}: loss is {loss}"
-    times = []
-    for _ in range(steps):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        step()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    ms = statistics.median(times)
+    events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
+    events[0].record()
+    t0 = time.perf_counter()
+    for event in events[1:]:  # back to back: the CPU queues the next step while the GPU runs this one
+        loss = step()
+        event.record()
+    cpu_ms = (time.perf_counter() - t0) / steps * 1000  # close to ms/step: the CPU, not the GPU, sets the pace
+    torch.cuda.synchronize()
+    ms = statistics.median(a.elapsed_time(b) for a, b in zip(events, events[1:]))
     tokens = accum * batch * T
     tok_s = tokens / (ms / 1000)
     mfu = flops_per_token(cfg, n_params, T) * tok_s / H100_BF16_PEAK
     attention = getattr(getattr(model, "config", None), "_attn_implementation", "sdpa")
-    result = {"run": name, "impl": impl, "attention": attention, "ms_per_step": round(ms, 2), "tokens_per_step": tokens,
+    result = {"run": name, "impl": impl, "attention": attention, "ms_per_step": round(ms, 2),
+              "cpu_ms_per_step": round(cpu_ms, 2), "tokens_per_step": tokens,
               "tokens_per_s": round(tok_s), "mfu": round(mfu, 4),
               "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
               "settings": dict(vocab=vocab, tf32=tf32, bf16=bf16, flash=flash, compile=compile, fused_adamw=fused,
                                batch=batch, accum=accum, T=T, compile_mode=compile_mode,
                                cudnn_attention=cudnn_attention, coordinate_descent=coordinate_descent,
-                               model=model_name, checkpointing=checkpointing),
+                               bf16_residual=bf16_residual, fused_loss=fused_loss, model=model_name,
+                               checkpointing=checkpointing, inductor=inductor),
               "loss_after": round(loss.item() * accum, 3)}
     print(json.dumps(result), flush=True)
     del model, fwd, opt, data
     gc.collect()
     torch.cuda.empty_cache()
     torch._dynamo.reset()
+    for k, v in saved.items():
+        setattr(torch._inductor.config, k, v)
     return result
 
 
+PLAIN = dict(bf16_residual=False, fused_loss=False)  # chapter 10's own two changes off, for the rungs before them
 LADDER = [  # chapter 10, one change at a time, each on top of the ones before
-    ("fp32", dict(tf32=False, bf16=False, flash=False, compile=False, fused=False)),
-    ("+ TF32 matmuls", dict(bf16=False, flash=False, compile=False, fused=False)),
-    ("+ bf16 autocast", dict(flash=False, compile=False, fused=False)),
-    ("+ flash attention", dict(compile=False, fused=False)),
-    ("+ torch.compile", dict(fused=False)),
-    ("+ fused AdamW", dict()),
-    ("+ vocab 50,304", dict(vocab=50304)),
+    ("fp32", dict(tf32=False, bf16=False, flash=False, compile=False, fused=False, **PLAIN)),
+    ("+ TF32 matmuls", dict(bf16=False, flash=False, compile=False, fused=False, **PLAIN)),
+    ("+ bf16 autocast", dict(flash=False, compile=False, fused=False, **PLAIN)),
+    ("+ flash attention", dict(compile=False, fused=False, **PLAIN)),
+    ("+ torch.compile", dict(fused=False, **PLAIN)),
+    ("+ fused AdamW", dict(**PLAIN)),
+    ("+ vocab 50,304", dict(vocab=50304, **PLAIN)),
+    ("+ bf16 residual stream", dict(vocab=50304, fused_loss=False)),
+    ("+ fused cross-entropy (Triton)", dict(vocab=50304)),
     ("+ batch 32 x 16 accumulated (0.5M tokens)", dict(vocab=50304, batch=32, accum=16, warmup=2, steps=4)),
+]
+TRIED = [  # measured without gain on an H100 (benchmarks/NOTES.md); on top of the ladder's B=16 best
     ("+ compile max-autotune", dict(vocab=50304, compile_mode="max-autotune-no-cudagraphs")),
     ("+ cuDNN attention", dict(vocab=50304, cudnn_attention=True)),
     ("+ coordinate-descent tuning", dict(vocab=50304, cudnn_attention=True, coordinate_descent=True)),
     ("+ CUDA graphs (compile reduce-overhead)", dict(vocab=50304, compile_mode="reduce-overhead")),
+    ("+ combo kernels (inductor)", dict(vocab=50304, inductor={"combo_kernels": True})),
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["compare", "ladder", "memory"])
+    parser.add_argument("suite", choices=["compare", "ladder", "tried", "memory"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--only", nargs="*", help="ladder: run just these steps (by position, 0 = fp32)")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file")
@@ -137,8 +157,9 @@ def main() -> None:
     if not torch.cuda.is_available():
         raise SystemExit("error: this benchmark needs a CUDA GPU (GPT-2 124M at B=16, T=1024)")
 
+    now = datetime.datetime.now(datetime.timezone.utc)
     common = {"machine": describe_machine(torch.device("cuda")), "torch": torch.__version__,
-              "date": datetime.date.today().isoformat(), "suite": args.suite}
+              "date": now.date().isoformat(), "session": now.isoformat(timespec="seconds"), "suite": args.suite}
     lines = []
     if args.suite == "compare":
         import transformers
@@ -155,7 +176,7 @@ def main() -> None:
         for name, ckpt in (("gpt2-medium, B8", False), ("gpt2-medium, B8, activation checkpointing", True)):
             lines.append(run(name, model_name="gpt2-medium", vocab=50304, batch=8, checkpointing=ckpt, steps=10))
     else:
-        for i, (name, settings) in enumerate(LADDER):
+        for i, (name, settings) in enumerate(LADDER if args.suite == "ladder" else TRIED):
             if args.only and str(i) not in args.only:
                 continue
             settings = {"steps": args.steps, **settings}
