@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import math
 from dataclasses import dataclass, replace
@@ -13,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gpt2_lib.block import Block
+
+_HAS_TRITON = importlib.util.find_spec("triton") is not None  # chapter 10's fused loss is a Triton kernel
 
 
 # OpenAI's released sizes, plus a small one for the chapters that train on a CPU.
@@ -36,6 +39,9 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0  # GPT-2 was trained with 0.1; 0.0 for inference and fine-tuning of large data
     bias: bool = True  # biases in the linear layers and LayerNorms, as in GPT-2
+    # Two speed choices that chapter 10 measures; neither changes the weights or the model's fp32 results.
+    bf16_residual: bool = True  # under bf16 autocast, carry the residual stream in bf16 too (half its memory traffic)
+    fused_loss: bool = True  # on CUDA, chapter 10's Triton cross-entropy (vocab_size a multiple of 8); same loss
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -116,14 +122,24 @@ class GPT(nn.Module):
         T = idx.shape[1]
         pos = torch.arange(T, device=idx.device)  # (T,)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        if self.config.bf16_residual and _autocast_dtype(x.device.type) == torch.bfloat16:
+            x = x.to(torch.bfloat16)  # the embeddings are fp32 even under autocast; the stream need not be
         for block in self.transformer.h:
             x = block(x)  # (B, T, C)
         x = self.transformer.ln_f(x)
         logits = self.lm_head(x)  # (B, T, vocab)
         if targets is None:
             return logits
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
-        return logits, loss
+        if self.config.fused_loss and logits.is_cuda and logits.size(-1) % 8 == 0 and _HAS_TRITON:  # chapter 10
+            from gpt2_lib.cross_entropy import fused_loss  # imported on first use: it loads Triton and the compiler
+
+            return logits, fused_loss(logits, targets)
+        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+
+
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The dtype autocast computes in on this kind of device, or None when autocast is off."""
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
 
 
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")  # (in, out) in HF

@@ -23,6 +23,10 @@ if [ ! -f "$stamp" ]; then
     else
         # No NVIDIA GPU: take PyTorch's CPU build (about 200 MB) instead of the multi-GB CUDA one that PyPI serves.
         python -m pip install -q --retries 0 "$torch_pin" --extra-index-url "${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}"
+        # CUDA builds of PyTorch bring their own Triton; here chapter 10's kernel runs in Triton's CPU interpreter.
+        if [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ]; then
+            python -m pip install -q "triton==3.9.0"
+        fi
     fi
     python -m pip install -q -r requirements.txt
     python -m pip install -q --no-deps -e .
