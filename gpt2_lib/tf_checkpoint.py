@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import struct
@@ -347,10 +348,14 @@ def write(prefix: str | os.PathLike, tensors: Mapping[str, np.ndarray], *, block
     Path(f"{os.fspath(prefix)}.index").write_bytes(bytes(table))
 
 
-def _tensorflow():
-    """TensorFlow (over a gigabyte installed), imported only when asked for, without its start-up chatter."""
+def import_tensorflow():
+    """TensorFlow (over a gigabyte installed), imported only when asked for, quietly, and after Triton."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN speeds up math we do not do; off, it stays quiet
+    if importlib.util.find_spec("triton") is not None:
+        # TensorFlow and Triton (which torch.compile loads) each bundle LLVM. Loaded after TensorFlow's, Triton's
+        # copy aborts the process ("LLVM ERROR: inconsistency in registered CommandLine options"); before, both work.
+        import triton  # noqa: F401
     import tensorflow as tf
 
     return tf
@@ -358,7 +363,7 @@ def _tensorflow():
 
 def read_with_tensorflow(prefix: str | os.PathLike, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """The same tensors read by TensorFlow itself (its CheckpointReader): the reference `read` is tested against."""
-    reader = _tensorflow().train.load_checkpoint(os.fspath(prefix))
+    reader = import_tensorflow().train.load_checkpoint(os.fspath(prefix))
     names = sorted(reader.get_variable_to_shape_map(), key=str.encode) if names is None else list(names)
     return {name: reader.get_tensor(name) for name in names}
 
@@ -367,5 +372,5 @@ def write_with_tensorflow(prefix: str | os.PathLike, tensors: Mapping[str, np.nd
     """Write `tensors` with TensorFlow's SaveV2 op, in sorted name order as OpenAI's checkpoint has them."""
     names = sorted(tensors, key=str.encode)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    _tensorflow().raw_ops.SaveV2(prefix=os.fspath(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
+    import_tensorflow().raw_ops.SaveV2(prefix=os.fspath(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
                                  tensors=[np.asarray(tensors[n]) for n in names])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,17 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 @pytest.fixture(scope="module")
 def tf():
-    return pytest.importorskip("tensorflow")
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    return tfc.import_tensorflow()
+
+
+def test_torch_compile_still_loads_after_import_tensorflow(tf):
+    """TensorFlow and Triton each bundle LLVM; loaded after TensorFlow, Triton used to abort the whole process."""
+    code = ("from gpt2_lib.tf_checkpoint import import_tensorflow; import_tensorflow(); "
+            "import torch._dynamo, torch._inductor; print('both loaded')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "both loaded", done.stderr[-2000:]
 
 
 def openai_like(seed: int = 0) -> dict:

@@ -4,7 +4,7 @@ missing TensorFlow is an error, so the tests cannot silently not run there."""
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -15,9 +15,13 @@ import torch
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-tf = importlib.import_module("tensorflow") if os.environ.get("CI") else pytest.importorskip("tensorflow")
+if not os.environ.get("CI") and importlib.util.find_spec("tensorflow") is None:
+    pytest.skip("TensorFlow is not installed", allow_module_level=True)
 
-from gpt2_lib import tf_gpt  # noqa: E402  (after TensorFlow: it needs it)
+from gpt2_lib import tf_gpt  # noqa: E402
+from gpt2_lib.tf_checkpoint import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()
 from gpt2_lib.model import GPT, GPTConfig  # noqa: E402
 from gpt2_lib.pretrained import from_openai, random_openai_tensors, write_openai_checkpoint  # noqa: E402
 
