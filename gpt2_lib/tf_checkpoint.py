@@ -372,5 +372,5 @@ def write_with_tensorflow(prefix: str | os.PathLike, tensors: Mapping[str, np.nd
     """Write `tensors` with TensorFlow's SaveV2 op, in sorted name order as OpenAI's checkpoint has them."""
     names = sorted(tensors, key=str.encode)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    import_tensorflow().raw_ops.SaveV2(prefix=os.fspath(prefix), tensor_names=names, shape_and_slices=[""] * len(names),
-                                 tensors=[np.asarray(tensors[n]) for n in names])
+    import_tensorflow().raw_ops.SaveV2(prefix=os.fspath(prefix), tensor_names=names,
+                                       shape_and_slices=[""] * len(names), tensors=[np.asarray(tensors[n]) for n in names])

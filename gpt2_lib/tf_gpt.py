@@ -10,8 +10,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up log lines
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # and its oneDNN notice
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
@@ -20,7 +18,7 @@ from gpt2_lib.model import GPT, GPTConfig  # noqa: E402
 from gpt2_lib.pretrained import config_from_hparams, gpt2_lib_name, openai_shapes  # noqa: E402
 from gpt2_lib.tf_checkpoint import import_tensorflow  # noqa: E402
 
-tf = import_tensorflow()  # before Keras loads it, and after Triton (see import_tensorflow)
+tf = import_tensorflow()  # quietly, after Triton (see import_tensorflow), and before Keras loads it itself
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 

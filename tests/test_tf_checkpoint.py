@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import struct
 import subprocess
@@ -21,8 +20,6 @@ REAL = REPO.parent / "shared" / "gpt2" / "124M"  # OpenAI's real index and the f
 needs_real = pytest.mark.skipif(not (REAL / "model.ckpt.index").is_file(),
                                 reason="no offline copy of OpenAI's 124M files")
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 if not os.environ.get("CI") and importlib.util.find_spec("tensorflow") is None:
     pytest.skip("TensorFlow is not installed", allow_module_level=True)
 
 from gpt2_lib import tf_gpt  # noqa: E402
-from gpt2_lib.tf_checkpoint import import_tensorflow  # noqa: E402
-
-tf = import_tensorflow()
 from gpt2_lib.model import GPT, GPTConfig  # noqa: E402
 from gpt2_lib.pretrained import from_openai, random_openai_tensors, write_openai_checkpoint  # noqa: E402
+
+tf = tf_gpt.tf  # TensorFlow as tf_gpt imported it, through import_tensorflow
 
 SMALL = GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=4, n_embd=32)
 HP = dict(weight_decay=0.1, learning_rate=1e-3, betas=(0.9, 0.95))
