@@ -117,7 +117,8 @@ class GPT(nn.Module):
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """Logits (B, T, vocab) for ids (B, T); with targets, also the mean cross-entropy (ignoring -100)."""
-        if not torch.compiler.is_compiling():  # data-dependent checks would break a compiled graph
+        # The checks read values on the CPU: impossible while compiling, or recording a CUDA graph (chapter 10).
+        if not torch.compiler.is_compiling() and not (idx.is_cuda and torch.cuda.is_current_stream_capturing()):
             self._check_input(idx)
         T = idx.shape[1]
         pos = torch.arange(T, device=idx.device)  # (T,)
