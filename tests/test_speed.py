@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpt2_lib.model import GPT, GPTConfig
-from gpt2_lib.speed import _count_params, checkpoint_blocks, flops_per_token, mfu
+from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
+from gpt2_lib.speed import _count_params, checkpoint_blocks, flops_per_token, graph_step, mfu
 
 
 @pytest.mark.parametrize("config", [
@@ -52,3 +52,62 @@ def test_checkpointing_keeps_gradients_and_state_dict_and_switches_off():
         torch.testing.assert_close(ckpt[name], plain[name], rtol=1e-5, atol=1e-6, msg=name)
     checkpoint_blocks(model, enabled=False)
     assert all("forward" not in vars(block) for block in model.transformer.h)
+
+
+def test_graph_step_says_what_it_needs():
+    model = GPT(GPTConfig.from_name("tiny", vocab_size=64))
+    with pytest.raises(ValueError, match="needs a CUDA GPU and the model on it"):  # a CPU model, GPU or not
+        graph_step(lambda: torch.zeros(()), torch.optim.AdamW(model.parameters()))
+    if torch.cuda.is_available():
+        optimizer = torch.optim.AdamW(model.cuda().parameters(), fused=True)
+        with pytest.raises(ValueError, match="warmup must be at least 1"):
+            graph_step(lambda: torch.zeros(()), optimizer, warmup=0)
+        model(torch.zeros(1, 4, dtype=torch.long, device="cuda"))[0].sum().backward()
+        optimizer.step()
+        with pytest.raises(ValueError, match="already stepped"):
+            graph_step(lambda: torch.zeros(()), optimizer)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs: needs a CUDA GPU")
+def test_graph_step_replays_compute_what_plain_steps_compute():
+    torch.manual_seed(0)
+    batches = torch.randint(0, 256, (8, 4, 33), device="cuda")
+    cfg = GPTConfig(vocab_size=256, block_size=32, n_layer=2, n_head=2, n_embd=32)
+
+    def train(use_graph: bool, compile: bool) -> tuple[list[float], dict[str, torch.Tensor]]:
+        torch.manual_seed(1)
+        model = GPT(cfg).cuda()
+        forward = torch.compile(model) if compile else model
+        optimizer = configure_optimizers(model, 0.1, 1e-3, device_type="cuda")
+        if not use_graph:  # graph_step's optimizer settings, so both compute the same numbers
+            for group in optimizer.param_groups:
+                group["capturable"], group["lr"] = True, torch.tensor(group["lr"], device="cuda")
+        x = batches[0].clone()
+
+        def update():
+            _, loss = forward(x[:, :-1], x[:, 1:])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            return loss
+
+        replay = graph_step(update, optimizer, warmup=1) if use_graph else None  # its warm-up: batches[0]
+        losses = []
+        for i, batch in enumerate(batches):
+            if i == 4:  # a new learning rate reaches the replays through the tensor
+                for group in optimizer.param_groups:
+                    group["lr"].fill_(3e-4)
+            x.copy_(batch)
+            if use_graph and i > 0:
+                losses.append(replay().item())
+            elif not use_graph:
+                losses.append(update().item())
+                optimizer.zero_grad(set_to_none=True)
+        return losses[-7:], {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    for compile in (False, True):
+        plain_losses, plain_weights = train(False, compile)
+        graph_losses, graph_weights = train(True, compile)
+        assert graph_losses == pytest.approx(plain_losses, rel=1e-6), compile
+        for name, w in plain_weights.items():
+            torch.testing.assert_close(graph_weights[name], w, rtol=1e-5, atol=1e-6, msg=f"{name} (compile={compile})")
