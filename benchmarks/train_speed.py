@@ -4,6 +4,7 @@
     python benchmarks/train_speed.py ladder    # fp32 -> TF32 -> bf16 -> flash -> compile -> fused AdamW -> ...
     python benchmarks/train_speed.py tried     # settings that did not pay on an H100, kept to re-check them
     python benchmarks/train_speed.py memory    # GPT-2 medium with and without activation checkpointing
+    python benchmarks/train_speed.py graph     # compare's best settings, each step also replayed as one CUDA graph
 
 Each run builds its model and optimizer, warms up (compiling, when asked), then runs its timed optimizer steps back
 to back, as a training loop that does not wait for each loss would, with a CUDA event recorded between steps and
@@ -29,7 +30,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gpt2_lib.device import describe_machine
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.speed import checkpoint_blocks, flops_per_token
+from gpt2_lib.speed import checkpoint_blocks, flops_per_token, graph_step
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
 
@@ -48,7 +49,8 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
         flash: bool = True, compile: bool = True, fused: bool = True, batch: int = 16, accum: int = 1,
         compile_mode: str | None = None, cudnn_attention: bool = False, coordinate_descent: bool = False,
         bf16_residual: bool = True, fused_loss: bool = True, model_name: str = "gpt2", checkpointing: bool = False,
-        inductor: dict | None = None, T: int = 1024, warmup: int = 5, steps: int = 20) -> dict:
+        inductor: dict | None = None, cuda_graph: bool = False, T: int = 1024, warmup: int = 5,
+        steps: int = 20) -> dict:
     """Time `steps` optimizer steps (each of `accum` micro-batches of batch x T tokens) in one setting."""
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = tf32
@@ -72,7 +74,7 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
             return fwd(input_ids=x, labels=x).loss
         return fwd(x, y)[1]
 
-    def step():
+    def update():  # forward and backward of each micro-batch, clipping, AdamW; the gradients are left in place
         for i in range(accum):
             x, y = data[i, :, :-1], data[i, :, 1:]
             autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
@@ -84,12 +86,20 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
             loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        return loss
+
+    def step():
+        loss = update()
         opt.zero_grad(set_to_none=True)
         return loss
 
     torch.cuda.reset_peak_memory_stats()
-    for _ in range(warmup):
-        loss = step()
+    if cuda_graph:  # chapter 10: warms up (compiling) on the stream it records on, then replays the whole step
+        step = graph_step(update, opt, warmup=warmup)
+    else:
+        for _ in range(warmup):
+            step()
+    loss = step()
     torch.cuda.synchronize()
     assert torch.isfinite(loss), f"{name}: loss is {loss}"
     events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
@@ -113,7 +123,7 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
                                batch=batch, accum=accum, T=T, compile_mode=compile_mode,
                                cudnn_attention=cudnn_attention, coordinate_descent=coordinate_descent,
                                bf16_residual=bf16_residual, fused_loss=fused_loss, model=model_name,
-                               checkpointing=checkpointing, inductor=inductor),
+                               checkpointing=checkpointing, inductor=inductor, cuda_graph=cuda_graph),
               "loss_after": round(loss.item() * accum, 3)}
     print(json.dumps(result), flush=True)
     del model, fwd, opt, data
@@ -149,7 +159,7 @@ TRIED = [  # measured without gain on an H100 (benchmarks/NOTES.md); on top of t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["compare", "ladder", "tried", "memory"])
+    parser.add_argument("suite", choices=["compare", "ladder", "tried", "memory", "graph"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--only", nargs="*", help="ladder: run just these steps (by position, 0 = fp32)")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file")
@@ -161,17 +171,23 @@ def main() -> None:
     common = {"machine": describe_machine(torch.device("cuda")), "torch": torch.__version__,
               "date": now.date().isoformat(), "session": now.isoformat(timespec="seconds"), "suite": args.suite}
     lines = []
-    if args.suite == "compare":
+    if args.suite in ("compare", "graph"):
         import transformers
 
         common["transformers"] = transformers.__version__
-        theirs = run("transformers", impl="transformers", steps=args.steps)
-        lines.append(theirs)
-        for name, vocab in (("gpt2_lib", 50257), ("gpt2_lib, vocab 50,304", 50304)):
-            ours = run(name, vocab=vocab, steps=args.steps)
-            ratio = {"run": f"{name} / transformers", "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)}
-            print(json.dumps(ratio))
-            lines += [ours, ratio]
+        ours_runs, graphs = (("gpt2_lib", 50257), ("gpt2_lib, vocab 50,304", 50304)), (False,)
+        if args.suite == "graph":  # the best settings, then the same with each step replayed as one CUDA graph
+            ours_runs, graphs = ours_runs[1:], (False, True)
+        for graph in graphs:  # both models always get the same settings
+            suffix = ", whole-step CUDA graph" if graph else ""
+            theirs = run("transformers" + suffix, impl="transformers", cuda_graph=graph, steps=args.steps)
+            lines.append(theirs)
+            for name, vocab in ours_runs:
+                ours = run(name + suffix, vocab=vocab, cuda_graph=graph, steps=args.steps)
+                ratio = {"run": f"{name}{suffix} / transformers{suffix}",
+                         "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)}
+                print(json.dumps(ratio))
+                lines += [ours, ratio]
     elif args.suite == "memory":  # activation checkpointing on GPT-2 medium: the memory it saves, the time it costs
         for name, ckpt in (("gpt2-medium, B8", False), ("gpt2-medium, B8, activation checkpointing", True)):
             lines.append(run(name, model_name="gpt2-medium", vocab=50304, batch=8, checkpointing=ckpt, steps=10))
