@@ -95,18 +95,19 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
 
     torch.cuda.reset_peak_memory_stats()
     if cuda_graph:  # chapter 10: warms up (compiling) on the stream it records on, then replays the whole step
-        step = graph_step(update, opt, warmup=warmup)
+        timed_step = graph_step(update, opt, warmup=warmup)
     else:
         for _ in range(warmup):
             step()
-    loss = step()
+        timed_step = step
+    loss = timed_step()
     torch.cuda.synchronize()
     assert torch.isfinite(loss), f"{name}: loss is {loss}"
     events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
     events[0].record()
     t0 = time.perf_counter()
     for event in events[1:]:  # back to back: the CPU queues the next step while the GPU runs this one
-        loss = step()
+        loss = timed_step()
         event.record()
     cpu_ms = (time.perf_counter() - t0) / steps * 1000  # close to ms/step: the CPU, not the GPU, sets the pace
     torch.cuda.synchronize()

@@ -59,12 +59,14 @@ def test_graph_step_says_what_it_needs():
     with pytest.raises(ValueError, match="needs a CUDA GPU and the model on it"):  # a CPU model, GPU or not
         graph_step(lambda: torch.zeros(()), torch.optim.AdamW(model.parameters()))
     if torch.cuda.is_available():
-        optimizer = torch.optim.AdamW(model.cuda().parameters(), fused=True)
+        with pytest.raises(ValueError, match="use AdamW or Adam"):
+            graph_step(lambda: torch.zeros(()), torch.optim.SGD(model.cuda().parameters(), lr=0.1))
+        optimizer = torch.optim.AdamW(model.parameters(), fused=True)
         with pytest.raises(ValueError, match="warmup must be at least 1"):
             graph_step(lambda: torch.zeros(()), optimizer, warmup=0)
         model(torch.zeros(1, 4, dtype=torch.long, device="cuda"))[0].sum().backward()
         optimizer.step()
-        with pytest.raises(ValueError, match="already stepped"):
+        with pytest.raises(ValueError, match="already has state"):
             graph_step(lambda: torch.zeros(()), optimizer)
 
 
@@ -91,19 +93,27 @@ def test_graph_step_replays_compute_what_plain_steps_compute():
             optimizer.step()
             return loss
 
-        replay = graph_step(update, optimizer, warmup=1) if use_graph else None  # its warm-up: batches[0]
+        if use_graph:
+            replay = graph_step(update, optimizer, warmup=1)  # its warm-up is the update on batches[0]
+        else:
+            update()
+            optimizer.zero_grad(set_to_none=True)
         losses = []
-        for i, batch in enumerate(batches):
+        for i, batch in enumerate(batches[1:], start=1):
             if i == 4:  # a new learning rate reaches the replays through the tensor
                 for group in optimizer.param_groups:
                     group["lr"].fill_(3e-4)
             x.copy_(batch)
-            if use_graph and i > 0:
+            if use_graph:
                 losses.append(replay().item())
-            elif not use_graph:
+            else:
                 losses.append(update().item())
                 optimizer.zero_grad(set_to_none=True)
-        return losses[-7:], {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if use_graph:
+            optimizer.param_groups[0]["lr"] = 1e-4  # a new number: the replays could not see it
+            with pytest.raises(ValueError, match="fill_"):
+                replay()
+        return losses, {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     for compile in (False, True):
         plain_losses, plain_weights = train(False, compile)
