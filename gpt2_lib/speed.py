@@ -39,25 +39,29 @@ def mfu(tokens_per_s: float, config: GPTConfig, peak_flops: float, T: int | None
     return flops_per_token(config, T=T) * tokens_per_s / peak_flops
 
 
-def graph_step(step: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer,
-               warmup: int = 3) -> Callable[[], torch.Tensor]:
-    """Record step() (forward, backward, optimizer.step(); returns the loss) as one CUDA graph; return a replay."""
+def make_capturable(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """Let an Adam-style optimizer run inside a CUDA graph: step counts and learning rates as GPU tensors."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     if not torch.cuda.is_available() or not params or not all(p.is_cuda for p in params):
-        raise ValueError("graph_step records a CUDA graph: it needs a CUDA GPU and the model on it; "
-                         "elsewhere call step() as it is")
+        raise ValueError("a CUDA graph needs a CUDA GPU and the model on it; elsewhere train with plain steps")
     if "capturable" not in optimizer.defaults:
         raise ValueError(f"{type(optimizer).__name__} cannot run inside a CUDA graph (it has no `capturable` "
                          "setting); use AdamW or Adam")
+    for group in optimizer.param_groups:
+        group["capturable"] = True  # AdamW's step count stays on the GPU, where each replay advances it
+        group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=params[0].device)
+    return [group["lr"] for group in optimizer.param_groups]  # change them in place, with fill_
+
+
+def graph_step(step: Callable[[], torch.Tensor], optimizer: torch.optim.Optimizer,
+               warmup: int = 3) -> Callable[[], torch.Tensor]:
+    """Record step() (forward, backward, optimizer.step(); returns the loss) as one CUDA graph; return a replay."""
     if warmup < 1:
         raise ValueError(f"warmup must be at least 1 (it compiles and creates the optimizer's state), got {warmup}")
     if optimizer.state:
         raise ValueError("the optimizer already has state (it has stepped, or loaded a state dict): give graph_step "
                          "a fresh one, whose state it makes on the GPU")
-    for group in optimizer.param_groups:
-        group["capturable"] = True  # AdamW's step count stays on the GPU, where each replay advances it
-        group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=params[0].device)
-    lrs = [group["lr"] for group in optimizer.param_groups]  # the tensors the graph reads
+    lrs = make_capturable(optimizer)  # the learning-rate tensors the graph reads
     stream = torch.cuda.Stream()  # warm up where we record: autograd keeps the stream of each weight's first gradient
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):

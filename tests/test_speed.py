@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.speed import _count_params, checkpoint_blocks, flops_per_token, graph_step, mfu
+from gpt2_lib.speed import _count_params, checkpoint_blocks, flops_per_token, graph_step, make_capturable, mfu
 
 
 @pytest.mark.parametrize("config", [
@@ -58,6 +58,8 @@ def test_graph_step_says_what_it_needs():
     model = GPT(GPTConfig.from_name("tiny", vocab_size=64))
     with pytest.raises(ValueError, match="needs a CUDA GPU and the model on it"):  # a CPU model, GPU or not
         graph_step(lambda: torch.zeros(()), torch.optim.AdamW(model.parameters()))
+    with pytest.raises(ValueError, match="needs a CUDA GPU and the model on it"):
+        make_capturable(torch.optim.AdamW(model.parameters()))
     if torch.cuda.is_available():
         with pytest.raises(ValueError, match="use AdamW or Adam"):
             graph_step(lambda: torch.zeros(()), torch.optim.SGD(model.cuda().parameters(), lr=0.1))
@@ -81,9 +83,6 @@ def test_graph_step_replays_compute_what_plain_steps_compute():
         model = GPT(cfg).cuda()
         forward = torch.compile(model) if compile else model
         optimizer = configure_optimizers(model, 0.1, 1e-3, device_type="cuda")
-        if not use_graph:  # graph_step's optimizer settings, so both compute the same numbers
-            for group in optimizer.param_groups:
-                group["capturable"], group["lr"] = True, torch.tensor(group["lr"], device="cuda")
         x = batches[0].clone()
 
         def update():
@@ -96,6 +95,7 @@ def test_graph_step_replays_compute_what_plain_steps_compute():
         if use_graph:
             replay = graph_step(update, optimizer, warmup=1)  # its warm-up is the update on batches[0]
         else:
+            make_capturable(optimizer)  # graph_step's optimizer settings, so both compute the same numbers
             update()
             optimizer.zero_grad(set_to_none=True)
         losses = []

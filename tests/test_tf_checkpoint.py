@@ -21,7 +21,6 @@ needs_real = pytest.mark.skipif(not (REAL / "model.ckpt.index").is_file(),
                                 reason="no offline copy of OpenAI's 124M files")
 
 
-
 @pytest.fixture(scope="module")
 def tf():
     if importlib.util.find_spec("tensorflow") is None:
