@@ -1,6 +1,6 @@
 """Data-parallel scaling of `python -m gpt2_lib train` under torchrun: tokens/s on 1 GPU and on N GPUs of one host.
 
-    python benchmarks/ddp_speed.py --gpus 1 2 --grad-accum 1 4 --out benchmarks/results/train_speed.jsonl
+    python benchmarks/ddp_speed.py --gpus 1 2 --grad-accum 1 4 --out gpt2_lib/results/train_speed.jsonl
 
 Each run is the real command a reader types (GPT-2 124M, B=16 per GPU, T=1024, bf16, torch.compile), on random
 token files (speed does not depend on the text). Tokens/s is read from the run's metrics.jsonl: the global batch

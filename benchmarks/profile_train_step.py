@@ -1,8 +1,8 @@
 """Where one training step of GPT-2 124M spends its GPU time: kernel time from torch.profiler, grouped by kind.
 
-    python benchmarks/profile_train_step.py --out benchmarks/results/train_profile.jsonl
+    python benchmarks/profile_train_step.py --out gpt2_lib/results/train_profile.jsonl
 
-The step is train_speed.py's fastest setting at B=16, T=1024 (bf16 autocast, torch.compile, fused AdamW, vocabulary
+The step is `python -m gpt2_lib.bench`'s fastest setting at B=16, T=1024 (bf16 autocast, torch.compile, fused AdamW, vocabulary
 padded to 50,304, bf16 residual stream, fused cross-entropy). Prints and appends one JSON line: milliseconds per step of each kind of kernel.
 """
 

@@ -5,6 +5,5 @@ source "$(dirname "$0")/env.sh"
 # fall back to random weights in the same layout and say so in a banner; set GPT2_LIB_SYNTHETIC_WEIGHTS=0 to make
 # a missing download an error instead (what a build that publishes the book should do).
 export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"
-python tools/book_results.py  # the intro's "Results at a glance", from the saved outputs and benchmarks/results
 jb build . -W -n --keep-going "$@"
 echo "open _build/html/index.html"

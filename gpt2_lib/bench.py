@@ -1,10 +1,12 @@
 """Training speed of GPT-2 124M (B=16, T=1024): gpt2_lib against transformers, and chapter 10's ladder of speed-ups.
 
-    python benchmarks/train_speed.py compare   # gpt2_lib vs GPT2LMHeadModel, same settings, one process
-    python benchmarks/train_speed.py ladder    # fp32 -> TF32 -> bf16 -> flash -> compile -> fused AdamW -> ...
-    python benchmarks/train_speed.py tried     # settings that did not pay on an H100, kept to re-check them
-    python benchmarks/train_speed.py memory    # GPT-2 medium with and without activation checkpointing
-    python benchmarks/train_speed.py graph     # compare's best settings, each step also replayed as one CUDA graph
+    python -m gpt2_lib.bench compare   # gpt2_lib vs GPT2LMHeadModel, same settings, one process
+    python -m gpt2_lib.bench ladder    # fp32 -> TF32 -> bf16 -> flash -> compile -> fused AdamW -> ...
+    python -m gpt2_lib.bench tried     # settings that did not pay on an H100, kept to re-check them
+    python -m gpt2_lib.bench memory    # GPT-2 medium with and without activation checkpointing
+    python -m gpt2_lib.bench graph     # compare's best settings, each step also replayed as one CUDA graph
+
+Part of the package (not only of `benchmarks/`) so that chapter 10 can run it wherever gpt2_lib is installed.
 
 Each run builds its model and optimizer, warms up (compiling, when asked), then runs its timed optimizer steps back
 to back, as a training loop that does not wait for each loss would, with a CUDA event recorded between steps and
@@ -159,11 +161,12 @@ TRIED = [  # measured without gain on an H100 (benchmarks/NOTES.md); on top of t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gpt2_lib.bench", description=__doc__.splitlines()[0])
     parser.add_argument("suite", choices=["compare", "ladder", "tried", "memory", "graph"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--only", nargs="*", help="ladder: run just these steps (by position, 0 = fp32)")
-    parser.add_argument("--out", default=None, help="append the JSON lines to this file")
+    parser.add_argument("--out", default=None,
+                        help="append the JSON lines to this file (the book's own: gpt2_lib/results/train_speed.jsonl)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("error: this benchmark needs a CUDA GPU (GPT-2 124M at B=16, T=1024)")

@@ -1,12 +1,18 @@
-"""Write the intro page's "Results at a glance" from what the chapters and benchmarks saved — never retyped.
+"""A Sphinx extension: the intro's "Results at a glance", made at build time from what was saved — never retyped.
 
-Two sources, both generic, so a new chapter or benchmark shows up without editing this script:
+Two sources, both generic, so a new chapter or benchmark shows up without editing this file:
 
 - a notebook code cell tagged ``headline`` (cell metadata ``tags``): its saved text output, under the chapter's title;
-- a file ``benchmarks/results/*.jsonl`` (one JSON object per line): a table, one row per line; columns that are the
-  same on every row (the machine, the date) become the table's caption.
+- a file ``gpt2_lib/results/*.jsonl`` (one JSON object per line, written by the benchmarks): a table, one row per
+  line; columns that are the same on every row (the machine, the date) become the table's caption.
 
-    python tools/book_results.py            # writes _build/generated/results.md, which book/intro.md includes
+Listed under ``sphinx: local_extensions`` in ``_config.yml``, so that plain ``jupyter-book build .`` runs it; a page
+asks for each part with a directive::
+
+    ```{results-at-a-glance} headlines
+    ```
+    ```{results-at-a-glance} benchmarks
+    ```
 """
 
 from __future__ import annotations
@@ -15,8 +21,14 @@ import json
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "_build" / "generated" / "results.md"
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+RESULTS = ROOT / "gpt2_lib" / "results"
 
 
 def _text(output: dict) -> str:
@@ -38,7 +50,7 @@ def headlines(notebooks: list[Path]) -> list[str]:
         title = re.sub(r"^#\s*", "", "".join(nb["cells"][0]["source"]).splitlines()[0]).split(":")[0]
         text = "".join(_text(o) for c in cells for o in c.get("outputs", [])).strip("\n")
         if not text:
-            raise SystemExit(f"{path.name}: a cell tagged 'headline' has no saved output; run the chapter first")
+            raise ValueError(f"{path.name}: a cell tagged 'headline' has no saved output; run the chapter first")
         parts.append(f"**{title}** ({{doc}}`/notebooks/{path.stem}`)\n\n```text\n{text}\n```\n")
     return parts
 
@@ -73,7 +85,7 @@ def table(path: Path, rows: list[dict]) -> str:
     constant = [k for k in keys if len(rows) > 1 and all(k in r and r[k] == rows[0][k] for r in rows)]
     columns = [k for k in keys if k not in constant and k != "ratio"]
     caption = "; ".join(f"{k}: {_cell(rows[0][k])}" for k in constant)
-    lines = [f"*`{path.relative_to(ROOT)}`*" + (f" — {caption}" if caption else ""), ""]
+    lines = [f"*`{path.relative_to(ROOT).as_posix()}`*" + (f" — {caption}" if caption else ""), ""]
     measured = [r for r in rows if "ratio" not in r]
     if measured and columns:
         lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -85,21 +97,33 @@ def table(path: Path, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    benchmarks = sorted((ROOT / "benchmarks" / "results").glob("*.jsonl"))
-    md = ["### Checked against the references\n",
-          "Each block below is the saved output of a chapter's check (a cell tagged `headline`), as the tests "
-          "last compared it.\n"]
-    md += headlines(notebooks)
-    if benchmarks:
-        md.append("### Measured speed and other results\n")
-        md.append("Written by the scripts in `benchmarks/` (and the chapters) as JSON lines, one row per measurement.\n")
-        md += [t for p in benchmarks for t in tables(p)]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(md), encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(md)} parts")
+def markdown(part: str) -> tuple[str, list[Path]]:
+    """The markdown of one part ("headlines" or "benchmarks") and the files it was made from."""
+    if part == "headlines":
+        sources = sorted(NOTEBOOKS.glob("*.ipynb"))
+        return "\n".join(headlines(sources)), sources
+    sources = sorted(RESULTS.glob("*.jsonl"))
+    return "\n".join(t for p in sources for t in tables(p)), sources
 
 
-if __name__ == "__main__":
-    main()
+class ResultsAtAGlance(SphinxDirective):
+    """`{results-at-a-glance} headlines|benchmarks`: the part, parsed as MyST markdown where the directive stands."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        part = self.arguments[0]
+        if part not in ("headlines", "benchmarks"):
+            raise self.error(f"results-at-a-glance takes 'headlines' or 'benchmarks', not {part!r}")
+        text, sources = markdown(part)
+        for path in sources:  # rebuild the page when a chapter's saved output or a results file changes
+            self.env.note_dependency(str(path))
+        container = nodes.container()
+        self.state.nested_parse(StringList(text.splitlines(), source=f"results-at-a-glance {part}"),
+                                self.content_offset, container)
+        return container.children
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_directive("results-at-a-glance", ResultsAtAGlance)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
