@@ -121,7 +121,8 @@ def test_early_stopping_stops_and_hands_back_the_best_model():
     from gpt2_lib.data import fixed_batches
     from gpt2_lib.train import evaluate
 
-    again = evaluate(model, fixed_batches(val, 2, 4, 16), torch.device("cpu"))
+    on = next(model.parameters()).device  # train() leaves the model where it trained (cuda, on a GPU machine)
+    again = evaluate(model, fixed_batches(val, 2, 4, 16), on)
     assert again == pytest.approx(best["val_loss"], abs=1e-5), "the model handed back must be the best one"
 
 
