@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The unit tests and every chapter under nbval on a CUDA GPU, as a reader with a GPU runs them (the chapters pick the
+# GPU themselves), in this machine's own Python (its CUDA build of torch), with gpt2_lib from this checkout.
+# Outputs are not compared (--nbval-lax): they were stored from a CPU run. Prints one summary line and appends it
+# to gpt2_lib/results/test_gpu.jsonl. The bar is 0 failed; cells that need TensorFlow where it is missing are
+# skipped with that one line and counted as skipped.
+#
+#   bash tools/test_gpu.sh                 # everything
+#   bash tools/test_gpu.sh tests           # only the unit tests (any pytest arguments)
+export GPT2_LIB_USE_CURRENT_PYTHON=1
+source "$(dirname "$0")/env.sh"
+set +e
+export TQDM_DISABLE=1
+export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"  # offline: random weights, announced
+python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'tools/test_gpu.sh needs a CUDA GPU')" || exit 2
+
+[ $# -gt 0 ] || set -- tests notebooks
+report="$ROOT/_build/test_gpu.xml"
+python -m pytest "$@" --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
+    -p no:cacheprovider -q -rfs --junitxml="$report"
+status=$?
+python - "$report" "$status" "$*" <<'PY'
+import datetime, json, sys, xml.etree.ElementTree as ET
+from pathlib import Path
+
+import torch
+
+import gpt2_lib.results as results
+
+report, status, ran = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+suites = ET.parse(report).getroot()
+suites = [suites] if suites.tag == "testsuite" else list(suites)
+count = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+failed = count["failures"] + count["errors"]
+row = {"suite": "tools/test_gpu.sh", "ran": ran, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
+       "date": datetime.date.today().isoformat(), "passed": count["tests"] - failed - count["skipped"],
+       "failed": failed, "skipped": count["skipped"], "exit_status": status}
+with open(results.RESULTS_DIR / "test_gpu.jsonl", "a") as f:
+    f.write(json.dumps(row) + "\n")
+print(f"test_gpu: {row['passed']} passed, {row['failed']} failed, {row['skipped']} skipped "
+      f"on {row['gpu']}, torch {row['torch']}, {row['date']}")
+PY
+exit $status
