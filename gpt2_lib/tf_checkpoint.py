@@ -348,8 +348,17 @@ def write(prefix: str | os.PathLike, tensors: Mapping[str, np.ndarray], *, block
     Path(f"{os.fspath(prefix)}.index").write_bytes(bytes(table))
 
 
+class TensorFlowMissing(ImportError):
+    """TensorFlow is not installed. Shown as one line, in a notebook too (IPython prints `_render_traceback_`)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
 def import_tensorflow():
     """TensorFlow (over a gigabyte installed), imported only when asked for, quietly, and after Triton."""
+    if importlib.util.find_spec("tensorflow") is None:
+        raise TensorFlowMissing("TensorFlow is not installed: `pip install tensorflow-cpu` to run this comparison")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN speeds up math we do not do; off, it stays quiet
     if importlib.util.find_spec("triton") is not None:
