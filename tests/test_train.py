@@ -123,7 +123,8 @@ def test_early_stopping_stops_and_hands_back_the_best_model():
 
     on = next(model.parameters()).device  # train() leaves the model where it trained (cuda, on a GPU machine)
     again = evaluate(model, fixed_batches(val, 2, 4, 16), on)
-    assert again == pytest.approx(best["val_loss"], abs=1e-5), "the model handed back must be the best one"
+    tolerance = 1e-5 if on.type == "cpu" else 2e-3  # on a GPU train() evaluates under bf16 autocast, this call not
+    assert again == pytest.approx(best["val_loss"], abs=tolerance), "the model handed back must be the best one"
 
 
 def test_memorisation_rate_counts_generated_ngrams_found_verbatim_in_training():

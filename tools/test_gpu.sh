@@ -11,6 +11,9 @@ export GPT2_LIB_USE_CURRENT_PYTHON=1
 source "$(dirname "$0")/env.sh"
 set +e
 export TQDM_DISABLE=1
+if [ -d "$MIRROR/tiktoken_cache" ]; then  # offline GPU machines: the mirror's copy wins over any other cache
+    export TIKTOKEN_CACHE_DIR="$MIRROR/tiktoken_cache"
+fi
 export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"  # offline: random weights, announced
 python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'tools/test_gpu.sh needs a CUDA GPU')" || exit 2
 

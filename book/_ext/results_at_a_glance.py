@@ -21,11 +21,6 @@ import json
 import re
 from pathlib import Path
 
-from docutils import nodes
-from docutils.statemachine import StringList
-from sphinx.application import Sphinx
-from sphinx.util.docutils import SphinxDirective
-
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 RESULTS = ROOT / "gpt2_lib" / "results"
@@ -106,24 +101,28 @@ def markdown(part: str) -> tuple[str, list[Path]]:
     return "\n".join(t for p in sources for t in tables(p)), sources
 
 
-class ResultsAtAGlance(SphinxDirective):
-    """`{results-at-a-glance} headlines|benchmarks`: the part, parsed as MyST markdown where the directive stands."""
+def setup(app) -> dict:
+    """Register the directive (Sphinx is imported only here, so the functions above work without it)."""
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
 
-    required_arguments = 1
+    class ResultsAtAGlance(SphinxDirective):
+        """`{results-at-a-glance} headlines|benchmarks`: the part, parsed as MyST markdown where it stands."""
 
-    def run(self) -> list[nodes.Node]:
-        part = self.arguments[0]
-        if part not in ("headlines", "benchmarks"):
-            raise self.error(f"results-at-a-glance takes 'headlines' or 'benchmarks', not {part!r}")
-        text, sources = markdown(part)
-        for path in sources:  # rebuild the page when a chapter's saved output or a results file changes
-            self.env.note_dependency(str(path))
-        container = nodes.container()
-        self.state.nested_parse(StringList(text.splitlines(), source=f"results-at-a-glance {part}"),
-                                self.content_offset, container)
-        return container.children
+        required_arguments = 1
 
+        def run(self) -> list[nodes.Node]:
+            part = self.arguments[0]
+            if part not in ("headlines", "benchmarks"):
+                raise self.error(f"results-at-a-glance takes 'headlines' or 'benchmarks', not {part!r}")
+            text, sources = markdown(part)
+            for path in sources:  # rebuild the page when a chapter's saved output or a results file changes
+                self.env.note_dependency(str(path))
+            container = nodes.container()
+            self.state.nested_parse(StringList(text.splitlines(), source=f"results-at-a-glance {part}"),
+                                    self.content_offset, container)
+            return container.children
 
-def setup(app: Sphinx) -> dict:
     app.add_directive("results-at-a-glance", ResultsAtAGlance)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
