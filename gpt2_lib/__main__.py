@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import os
+import shlex
+import signal
 import sys
 
 
@@ -93,7 +96,9 @@ def _add_train(commands) -> None:
     tr.add_argument("--patience", type=int, default=None, help="early stopping: evaluations without a better val loss")
     tr.add_argument("--save-every", type=int, default=None, help="steps between checkpoints (always at the end)")
     tr.add_argument("--seed", type=int, default=1337)
-    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out, with the same "
+                    "settings: only --max-steps, --patience, the eval and save settings, --device, --dtype and "
+                    "--compile may change (another --lr, --warmup-steps, --weight-decay, ... is refused)")
     tr.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
     tr.add_argument("--dtype", default="auto", help="auto (bf16 on GPUs that have it, else fp16 with a grad scaler; "
                     "fp32 on CPU), bf16, fp16, fp32")
@@ -184,19 +189,46 @@ def train_command(args: argparse.Namespace) -> None:
           f"metrics and checkpoint in {args.out}")
 
 
+# what to try when the GPU runs out of memory, by command
+OOM_HINTS = {"train": "lower --batch-size (and raise --grad-accum to keep the tokens per update) or --block-size, "
+                      "or train a smaller --model",
+             "finetune": "lower --batch-size or --max-length, or train LoRA adapters (--lora-rank 8)",
+             "generate": "use a smaller --model, or --device cpu"}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
-    # generate's errors exit with 1, as they always have; prepare's and train's with 2, argparse's code for bad usage
-    command, error_code = {"generate": (generate_command, 1), "prepare": (prepare_command, 2),
+    # Exit codes: 2 for bad usage (a setting or an input that cannot work; argparse's code too), 1 for a failure at
+    # run time; generate's errors all exit with 1, as they always have. Anything else keeps its traceback.
+    command, usage_code = {"generate": (generate_command, 1), "prepare": (prepare_command, 2),
                            "train": (train_command, 2), "finetune": (finetune_command, 2)}[args.command]
     try:
         command(args)
-    except KeyboardInterrupt:  # during training, the last checkpoint stays: --resume continues from it
-        print(file=sys.stderr)
+        sys.stdout.flush()  # here, not at exit: a reader that stopped early (`| head`) is handled below
+    except BrokenPipeError:  # the reader has all it wanted: no error, no "Broken pipe" noise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        return 128 + 13  # as a program that SIGPIPE ended
+    except KeyboardInterrupt as e:
+        from gpt2_lib.train import Interrupted
+
+        if isinstance(e, Interrupted) and e.checkpoint:
+            again = shlex.join(["python", "-m", "gpt2_lib", *argv, *([] if "--resume" in argv else ["--resume"])])
+            print(f"interrupted by {signal.Signals(e.signum).name}: step {e.step} is saved in {e.checkpoint}; "
+                  f"continue with:\n{again}", file=sys.stderr)
+            return 128 + e.signum
+        print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError) as e:  # the user's input, missing data or the network: one clean line
+    except (ValueError, FileNotFoundError) as e:  # a setting, or a file the user named: bad usage
         print(f"error: {e}", file=sys.stderr)
-        return error_code
+        return usage_code
+    except (OSError, RuntimeError) as e:  # the disk, the network, another run, the GPU: a failure at run time
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):
+            print(f"error: {str(e).splitlines()[0]}\nhint: {OOM_HINTS.get(args.command, 'free GPU memory')}", file=sys.stderr)
+        else:
+            print(f"error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

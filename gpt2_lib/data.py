@@ -74,6 +74,10 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
+import regex
+
+from gpt2_lib.tokenizer import GPT2_PATTERN
+
 CHUNK_CHARS = 1 << 20  # ~1 MB of text per task: big enough to keep a worker busy, small enough to bound memory
 TOKEN_DTYPE = np.uint16  # GPT-2's 50,257 ids fit below 2**16: half the disk and memory of int32
 _ENCODER = None  # each worker process loads tiktoken once
@@ -94,22 +98,45 @@ def _safe_cut(text: str) -> int:
     return match.end() if match else 0
 
 
+_PIECES = regex.compile(GPT2_PATTERN)
+
+
+def _piece_cut(text: str) -> int:
+    """The last index, 4 or more characters before the end, where GPT-2's pattern ends a piece of text; 0 if none.
+
+    For text without whitespace to cut at (`'s's's…`, base64, minified code). `text` starts where a piece starts,
+    tokens never cross pieces, and a piece that ends 4 characters before the end of `text` is the same whatever
+    follows (only the contractions, at most 3 characters, look further ahead); so the ids stay those of the whole.
+    """
+    cut = 0
+    for match in _PIECES.finditer(text):
+        if match.end() > len(text) - 4:
+            break
+        cut = match.end()
+    return cut
+
+
 def _read_chunks(path: Path, chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[str, bool]]:
     """(piece, is_last) for the text of `path` in pieces of about `chunk_chars`, cut where no token changes."""
-    with open(path, encoding="utf-8", newline="") as f:  # newline="": the text exactly as in the file
-        text = f.read(chunk_chars)
-        while True:
-            ahead = f.read(chunk_chars)
-            if not ahead:  # the end: the rest is one piece ("" for an empty file)
-                yield text, True
-                return
-            cut = _safe_cut(text)
-            if cut == 0 and len(text) < 8 * chunk_chars:  # no whitespace to cut at yet: read on
-                text += ahead
-                continue
-            cut = cut or len(text)  # 8 chunks without whitespace (not text, really): cut anyway, to bound memory
-            yield text[:cut], False
-            text = text[cut:] + ahead
+    try:
+        with open(path, encoding="utf-8", newline="") as f:  # newline="": the text exactly as in the file
+            text = f.read(chunk_chars)
+            while True:
+                ahead = f.read(chunk_chars)
+                if not ahead:  # the end: the rest is one piece
+                    yield text, True
+                    return
+                cut = _safe_cut(text)
+                if cut == 0 and len(text) >= 8 * chunk_chars:  # 8 chunks without whitespace: cut between pieces
+                    cut = _piece_cut(text)
+                if cut == 0:  # nowhere to cut yet that keeps every token: read on
+                    text += ahead
+                    continue
+                yield text[:cut], False
+                text = text[cut:] + ahead
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not UTF-8 text (byte {e.object[e.start]:#04x}: {e.reason}): convert it first, "
+                         f"e.g. `iconv -f latin1 -t utf-8 {path.name}`") from None
 
 
 def _encode(piece: tuple[str, bool]) -> np.ndarray:
@@ -125,11 +152,15 @@ def _encode(piece: tuple[str, bool]) -> np.ndarray:
 
 
 def _ordered_map(fn, items: Iterator, workers: int, window: int) -> Iterator:
-    """fn over items in a process pool, results in order, at most `window` chunks in flight (bounded memory)."""
+    """fn over items in a process pool, results in order, at most `window` chunks in flight (bounded memory).
+
+    The pool spawns fresh interpreters on every system: the only way Windows has, and safe where fork is not
+    (a forked child inherits torch's threads mid-flight). `fn` must be a module-level function, so they can import it.
+    """
     if workers <= 1:
         yield from map(fn, items)
         return
-    with multiprocessing.get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
         pending: deque = deque()
         for item in items:
             pending.append(pool.apply_async(fn, (item,)))
@@ -159,6 +190,8 @@ def prepare(inputs, out_dir, val_fraction: float = 0.1, *, workers: int | None =
         raise ValueError("no input files: give at least one text file")
     if missing := [str(p) for p in inputs if not p.is_file()]:
         raise FileNotFoundError(f"input file(s) not found: {', '.join(missing)}")
+    if empty := [str(p) for p in inputs if p.stat().st_size == 0]:
+        raise ValueError(f"empty input file(s): {', '.join(empty)}: give files that hold text")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}; 0.1 is usual")
     if chunk_chars < 1:
@@ -183,6 +216,9 @@ def prepare(inputs, out_dir, val_fraction: float = 0.1, *, workers: int | None =
     try:
         for ids in _ordered_map(_encode, pieces(), workers, window=2 * workers):
             _write_split(ids, val_fraction, files, counts)
+        if short := [split for split, n in counts.items() if n == 0]:
+            raise ValueError(f"{sum(counts.values())} tokens are too few to split: {short[0]}.bin would be empty "
+                             f"at val_fraction={val_fraction}; give more text")
         done = True
     finally:
         bar.close()
@@ -208,6 +244,14 @@ def _write_split(ids: np.ndarray, val_fraction: float, files: dict, counts: dict
         counts[split] += len(part)
 
 
+def read_json(path: str | os.PathLike):
+    """The JSON value in a file; a file that is not JSON is a ValueError that names it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): it is damaged, or not the file expected here") from None
+
+
 def load_tokens(data_dir, split: str = "train") -> np.memmap:
     """The ids of `split` in a folder written by `prepare`, memory-mapped: pages are read from disk only when used."""
     folder = Path(data_dir)
@@ -219,7 +263,7 @@ def load_tokens(data_dir, split: str = "train") -> np.memmap:
         raise FileNotFoundError(f"{folder} has no {split}.bin: run `python -m gpt2_lib prepare --input FILE "
                                 f"--out {folder}` (it writes train.bin, val.bin and meta.json)")
     meta_path = folder / "meta.json"
-    dtype = json.loads(meta_path.read_text()).get("dtype", "uint16") if meta_path.is_file() else "uint16"
+    dtype = read_json(meta_path).get("dtype", "uint16") if meta_path.is_file() else "uint16"
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty: the input text was too short to split off any {split} tokens")
     return np.memmap(path, dtype=np.dtype(dtype), mode="r")

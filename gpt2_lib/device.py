@@ -8,11 +8,22 @@ import torch
 def pick_device(prefer: str = "auto") -> torch.device:
     """The fastest device present, in the order cuda > mps > cpu; or the one asked for."""
     if prefer != "auto":
-        device = torch.device(prefer)
+        try:
+            device = torch.device(prefer)
+        except RuntimeError:  # torch's own message lists every device type it knows, most of which we cannot use
+            raise ValueError(f"unknown device {prefer!r}: use auto, cuda, cuda:N, mps or cpu") from None
+        if device.type not in ("cuda", "mps", "cpu"):
+            raise ValueError(f"device {prefer!r} cannot compute here (a meta tensor has a shape but no values): use "
+                             "auto, cuda, cuda:N, mps or cpu")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use --device auto or cpu")
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ValueError(f"device {prefer!r} was asked for but only {torch.cuda.device_count()} CUDA GPU(s) are "
+                             f"visible: cuda:0 to cuda:{torch.cuda.device_count() - 1}")
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError("device 'mps' was asked for but Apple's MPS backend is not available; use auto or cpu")
+        if device.type in ("cpu", "mps") and device.index not in (None, 0):
+            raise ValueError(f"device {prefer!r}: there is one {device.type} device, not several; use {device.type}")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -89,6 +89,14 @@ class InstructionDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[list[int], int]:
         return self.items[i]
 
+    def drop_unscored(self, max_length: int) -> int:
+        """Remove the records whose prompt alone fills max_length tokens: cropped to it, not one response token is
+        left to learn from (a batch of only such records would have no loss at all: 0 / 0). Returns how many."""
+        keep = [i for i, (_, n_prompt) in enumerate(self.items) if n_prompt <= max_length]
+        dropped = len(self.items) - len(keep)
+        self.records, self.items = [self.records[i] for i in keep], [self.items[i] for i in keep]
+        return dropped
+
 
 def collate(batch: Sequence[tuple[Sequence[int], int]], *, pad_token_id: int = EOT, ignore_index: int = IGNORE_INDEX,
             mask_prompt: bool = True, max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,6 +118,9 @@ def collate(batch: Sequence[tuple[Sequence[int], int]], *, pad_token_id: int = E
         x[row, :n], y[row, :n] = ids[:-1], ids[1:]
         if mask_prompt:
             y[row, : n_prompt - 1] = ignore_index  # y[t] = ids[t + 1] is a prompt token for t + 1 < n_prompt
+    if (y == ignore_index).all():  # the mean loss over no token is 0 / 0: nan, which training would blame on the lr
+        raise ValueError(f"no target of this batch is scored: each prompt fills max_length={max_length}; drop such "
+                         "records (InstructionDataset.drop_unscored) or raise max_length")
     return x, y
 
 
@@ -242,7 +253,8 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default="gpt2", help="the model to start from: gpt2, gpt2-medium, gpt2-large, "
                         "gpt2-xl, or a folder written by save_pretrained")
     parser.add_argument("--out", required=True, metavar="DIR", help="the fine-tuned model (config.json + "
-                        "model.safetensors), metrics.jsonl and finetune.json go here")
+                        "model.safetensors), metrics.jsonl and finetune.json go here; a folder that holds an "
+                        "earlier run is refused")
     parser.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank instead of every "
                         "weight (0: full fine-tuning)")
     parser.add_argument("--lora-alpha", type=float, default=16.0, help="LoRA's scale alpha (the update is alpha/rank BA)")
@@ -251,7 +263,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.1)
     parser.add_argument("--batch-size", type=positive, default=8)
     parser.add_argument("--max-length", type=positive, default=None, help="crop sequences to this many tokens "
-                        "(default: the model's context)")
+                        "(default: the model's context); records whose prompt alone fills it are skipped, and counted")
     parser.add_argument("--mask-prompt", action=argparse.BooleanOptionalAction, default=True,
                         help="score only the response tokens (--no-mask-prompt: the prompt too)")
     parser.add_argument("--limit", type=positive, default=None, help="use only the first N records")
@@ -262,14 +274,34 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+OUTPUTS = ("config.json", "model.safetensors", "adapter.safetensors", "metrics.jsonl", "finetune.json")
+
+
 def finetune_command(args: argparse.Namespace) -> dict:
-    """Fine-tune on instruction data (85/5/10 split), save the model (merged, with LoRA) and report the val loss."""
-    from gpt2_lib.lora import apply_lora, merge_lora, save_lora
-    from gpt2_lib.pretrained import save_pretrained
-    from gpt2_lib.train import TrainConfig, train
+    """Fine-tune on instruction data (85/5/10 split), save the model (merged, with LoRA) and report the val loss.
+
+    The output folder is checked and locked first: an earlier run in it, a file, or a folder that cannot be written
+    is an error before any training, and a second run into it fails at once.
+    """
+    from gpt2_lib.device import pick_device
+    from gpt2_lib.train import run_folder
 
     if args.lora_rank < 0:
         raise ValueError(f"--lora-rank must be >= 0 (0 means full fine-tuning), got {args.lora_rank}")
+    pick_device(args.device)
+    with run_folder(args.out) as out:
+        if earlier := [name for name in OUTPUTS if (out / name).exists()]:
+            raise ValueError(f"{out} already holds a fine-tuning run ({', '.join(earlier)}): choose another --out, "
+                             "or delete them to fine-tune again")
+        return _finetune(args, out)
+
+
+def _finetune(args: argparse.Namespace, out: Path) -> dict:
+    """finetune_command's work, in the output folder it holds."""
+    from gpt2_lib.lora import apply_lora, merge_lora, save_lora
+    from gpt2_lib.pretrained import save_pretrained
+    from gpt2_lib.train import TrainConfig, train, usual_file_modes
+
     records = load_records(args.data)[: args.limit]
     train_records, val_records, _ = split_records(records)
     if len(train_records) < args.batch_size:
@@ -277,6 +309,13 @@ def finetune_command(args: argparse.Namespace) -> dict:
     model = _load_model(args.init)
     max_length = args.max_length or model.config.block_size
     train_set, val_set = InstructionDataset(train_records), InstructionDataset(val_records)
+    skipped = (train_set.drop_unscored(max_length) if args.mask_prompt else 0, val_set.drop_unscored(max_length))
+    if any(skipped):
+        print(f"skipped {skipped[0]} of {len(train_records)} training and {skipped[1]} of {len(val_records)} "
+              f"validation records: the prompt alone fills --max-length {max_length}, leaving no response to score")
+    if len(train_set) < args.batch_size or not len(val_set):
+        raise ValueError(f"too few records are left to train and validate on ({len(train_set)} and {len(val_set)}): "
+                         f"their prompts fill --max-length {max_length}; raise it")
     kw = dict(mask_prompt=args.mask_prompt, max_length=max_length)
     batches = InstructionBatches(train_set, args.batch_size, seed=args.seed, **kw)
     val_batches = fixed_batches(val_set, args.batch_size, mask_prompt=True, max_length=max_length)  # responses
@@ -289,8 +328,6 @@ def finetune_command(args: argparse.Namespace) -> dict:
                       progress=not args.no_progress)
     start = time.perf_counter()
     history = train(model, cfg, batches, val_batches)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     if args.lora_rank:
         save_lora(model, out / "adapter.safetensors")
         model = merge_lora(model)
@@ -300,9 +337,10 @@ def finetune_command(args: argparse.Namespace) -> dict:
     summary = {"init": args.init, "records": len(records), "train": len(train_records), "val": len(val_records),
                "steps": steps, "lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha, "lr": args.lr,
                "batch_size": args.batch_size, "max_length": max_length, "mask_prompt": args.mask_prompt,
-               "template": "alpaca", "val_loss_before": vals[0], "val_loss_after": vals[-1],
+               "skipped": sum(skipped), "template": "alpaca", "val_loss_before": vals[0], "val_loss_after": vals[-1],
                "seconds": round(time.perf_counter() - start, 1)}
     (out / "finetune.json").write_text(json.dumps(summary, indent=2) + "\n")
+    usual_file_modes(out)
     print(f"{steps} updates: val loss (response tokens) {vals[0]:.4f} -> {vals[-1]:.4f}; model in {out} "
           f"(python -m gpt2_lib generate --checkpoint {out} --instruction ...)")
     return summary

@@ -115,27 +115,40 @@ def load_lora(model: GPT, path: str | os.PathLike) -> GPT:
     if not {"rank", "alpha", "targets"} <= set(meta):
         raise ValueError(f"{path} is not a LoRA adapter file written by save_lora (its metadata lacks rank, alpha "
                          "and targets)")
+    trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     apply_lora(model, int(meta["rank"]), float(meta["alpha"]), json.loads(meta["targets"]))
-    expected = lora_state_dict(model)
-    if set(tensors) != set(expected):
-        raise ValueError(f"{path} has adapters for other layers than this model: expected {len(expected)} tensors "
-                         f"such as {next(iter(expected))}, found {len(tensors)}")
-    with torch.no_grad():
-        for name, value in tensors.items():
-            target = model.get_parameter(name)
-            if target.shape != value.shape:
-                raise ValueError(f"{name}: shape {tuple(value.shape)} in {path}, but the model needs "
-                                 f"{tuple(target.shape)}: the adapters were trained on another model size")
-            target.copy_(value)
+    try:
+        expected = lora_state_dict(model)
+        if set(tensors) != set(expected):
+            raise ValueError(f"{path} has adapters for other layers than this model: expected {len(expected)} "
+                             f"tensors such as {next(iter(expected))}, found {len(tensors)}")
+        with torch.no_grad():
+            for name, value in tensors.items():
+                target = model.get_parameter(name)
+                if target.shape != value.shape:
+                    raise ValueError(f"{name}: shape {tuple(value.shape)} in {path}, but the model needs "
+                                     f"{tuple(target.shape)}: the adapters were trained on another model size")
+                target.copy_(value)
+    except BaseException:  # hand the model back as it came: unwrapped, the same parameters trainable
+        _unwrap(model)
+        for name, p in model.named_parameters():
+            p.requires_grad_(trainable[name])
+        raise
     return model
+
+
+def _unwrap(model: nn.Module) -> None:
+    """Put each LoRA layer's base layer back in its place, in place."""
+    for name, m in lora_layers(model).items():
+        parent, attr = name.rsplit(".", 1)
+        setattr(model.get_submodule(parent), attr, m.base)
 
 
 @torch.no_grad()
 def merge_lora(model: GPT) -> GPT:
     """A plain GPT (a copy) whose weights include the adapters' updates: W + (alpha / rank) B A, all trainable."""
     merged = copy.deepcopy(model)
-    for name, m in lora_layers(merged).items():
-        parent, attr = merged.get_submodule(name.rsplit(".", 1)[0]), name.rsplit(".", 1)[1]
+    for m in lora_layers(merged).values():
         m.base.weight += m.delta()
-        setattr(parent, attr, m.base)
+    _unwrap(merged)
     return merged.requires_grad_(True)

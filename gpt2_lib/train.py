@@ -11,8 +11,10 @@ import os
 import random
 import re
 import shutil
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -20,7 +22,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from gpt2_lib.data import RandomWindows, fixed_batches
+from gpt2_lib.data import RandomWindows, fixed_batches, read_json
 from gpt2_lib.device import autocast_dtype, pick_device
 from gpt2_lib.model import GPT, configure_optimizers
 
@@ -78,6 +80,7 @@ class TrainConfig:
             raise ValueError(f"dtype must be auto, bf16, fp16 or fp32, got {self.dtype!r}")
         if (self.save_every or self.resume) and not self.out_dir:
             raise ValueError("save_every and resume need out_dir: the folder for checkpoints")
+        pick_device(self.device)  # a device this machine lacks, or one without memory (meta), fails here
 
 
 def get_lr(step: int, cfg: TrainConfig) -> float:
@@ -131,18 +134,23 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
              autocast=contextlib.nullcontext()) -> float:
-    """Mean loss over fixed batches, in eval mode (no dropout); the model is put back in train mode after."""
+    """Mean loss over fixed batches, in eval mode (no dropout); the model is put back in the mode it was in."""
+    was_training = model.training
     model.eval()
     losses = []
-    for x, y in batches:
-        with autocast:
-            _, loss = model(x.to(device), y.to(device))
-        losses.append(loss.float())
-    model.train()
+    try:
+        for x, y in batches:
+            with autocast:
+                _, loss = model(x.to(device), y.to(device))
+            losses.append(loss.float())
+    finally:
+        model.train(was_training)
     return torch.stack(losses).mean().item()
 
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_KEYS = ("step", "param_groups", "rng", "tokens", "best", "stopped", "block_size", "batches", "scaler",
+                "train_config")  # what train() writes into trainer.json and reads back
 
 
 def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
@@ -174,12 +182,23 @@ def _set_rng_state(state: dict, tensors: dict[str, torch.Tensor], device: torch.
         torch.cuda.set_rng_state_all([tensors[f"rng/cuda{i}"] for i in range(torch.cuda.device_count())])
 
 
+def usual_file_modes(folder: str | os.PathLike) -> None:
+    """Give the files in `folder` the modes the user's umask gives any new file (rw-r--r-- under the usual 022):
+    safetensors writes its files for their owner alone (0600), which a shared machine's other users cannot read."""
+    umask = os.umask(0)  # the only way to read the umask is to set it: put it straight back
+    os.umask(umask)
+    for p in Path(folder).iterdir():
+        if p.is_file():
+            p.chmod(0o666 & ~umask)
+
+
 def save_checkpoint(out_dir: str | os.PathLike, step: int, model: GPT, optimizer: torch.optim.Optimizer,
                     state: dict, device: torch.device, keep: int = 1) -> Path:
     """Write out_dir/checkpoint-<step>: weights (save_pretrained's safetensors), optimizer + RNG tensors, state JSON.
 
     Everything goes into a temporary folder that is renamed only when complete, so a run killed at any moment
-    leaves either the previous checkpoint or the new one, never half of one. Only the newest `keep` are kept.
+    leaves either the previous checkpoint or the new one, never half of one; a failed write (a full disk) removes
+    the temporary folder and says which checkpoint it was. Only the newest `keep` are kept.
     """
     from safetensors.torch import save_file
 
@@ -188,13 +207,22 @@ def save_checkpoint(out_dir: str | os.PathLike, step: int, model: GPT, optimizer
     out = Path(out_dir)
     final, tmp = out / f"checkpoint-{step:06d}", out / f"checkpoint-{step:06d}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_pretrained(model, tmp)  # config.json + model.safetensors: `generate --checkpoint` can load it
-    opt = optimizer.state_dict()
-    tensors = {f"optim/{i}/{k}": v.detach().cpu().contiguous() for i, s in opt["state"].items() for k, v in s.items()}
-    rng, rng_tensors = _rng_state(device)
-    save_file(tensors | rng_tensors, tmp / "trainer.safetensors")
-    meta = {"step": step, "param_groups": opt["param_groups"], "rng": rng, **state}
-    (tmp / "trainer.json").write_text(json.dumps(meta, indent=1))  # written last: it marks the folder complete
+    try:
+        save_pretrained(model, tmp)  # config.json + model.safetensors: `generate --checkpoint` can load it
+        opt = optimizer.state_dict()
+        tensors = {f"optim/{i}/{k}": v.detach().cpu().contiguous() for i, s in opt["state"].items()
+                   for k, v in s.items()}
+        rng, rng_tensors = _rng_state(device)
+        save_file(tensors | rng_tensors, tmp / "trainer.safetensors")
+        meta = {"step": step, "param_groups": opt["param_groups"], "rng": rng, **state}
+        (tmp / "trainer.json").write_text(json.dumps(meta, indent=1))  # written last: it marks the folder complete
+        usual_file_modes(tmp)
+    except BaseException as e:  # a full disk, or Ctrl-C a second time: leave no half-written folder behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError):
+            raise OSError(f"could not write {final.name} in {out}: {e.strerror or e}; earlier checkpoints are kept "
+                          "(free some space, then continue with --resume)") from e
+        raise
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -210,11 +238,13 @@ def load_checkpoint(folder: str | os.PathLike, model: GPT, optimizer: torch.opti
 
     Only safetensors and JSON are read: unlike torch.load of a pickle, neither can run code from an untrusted file.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from gpt2_lib.pretrained import load_pretrained
 
     folder = Path(folder)
+    meta = read_trainer_state(folder)
     saved = load_pretrained(folder)
     shape = lambda c: {k: v for k, v in asdict(c).items() if k != "dropout"}  # noqa: E731 — dropout may change
     if shape(saved.config) != shape(model.config):
@@ -222,8 +252,11 @@ def load_checkpoint(folder: str | os.PathLike, model: GPT, optimizer: torch.opti
     with torch.no_grad():
         for name, p in model.state_dict().items():
             p.copy_(saved.state_dict()[name])
-    meta = json.loads((folder / "trainer.json").read_text())
-    tensors = load_file(folder / "trainer.safetensors")
+    try:
+        tensors = load_file(folder / "trainer.safetensors")
+    except SafetensorError as e:
+        raise ValueError(f"{folder / 'trainer.safetensors'} is damaged ({e}): resume from an earlier checkpoint "
+                         f"(delete {folder.name}), or start a new run") from None
     state: dict = {}
     for key, value in tensors.items():
         if key.startswith("optim/"):
@@ -231,6 +264,17 @@ def load_checkpoint(folder: str | os.PathLike, model: GPT, optimizer: torch.opti
             state.setdefault(int(i), {})[name] = value
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     _set_rng_state(meta["rng"], tensors, device)
+    return meta
+
+
+def read_trainer_state(folder: str | os.PathLike) -> dict:
+    """The trainer.json of a checkpoint folder, checked: a ValueError naming the file when it is not train()'s."""
+    path = Path(folder) / "trainer.json"
+    meta = read_json(path)
+    missing = [k for k in TRAINER_KEYS if k not in meta] if isinstance(meta, dict) else list(TRAINER_KEYS)
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: it is not a checkpoint written by train(); resume "
+                         f"from an earlier checkpoint (delete {Path(folder).name}), or start a new run")
     return meta
 
 
@@ -281,6 +325,90 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+@contextlib.contextmanager
+def run_folder(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Create out_dir and hold it while a run writes there: a second run into it fails at once, instead of mixing
+    its metrics and checkpoints with this one's. The lock (out_dir/.lock, by filelock) ends with the process."""
+    from filelock import FileLock, Timeout
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file, not a folder: choose another output folder")
+    lock = FileLock(out / ".lock", timeout=0)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:
+        raise RuntimeError(f"another run is writing to {out} (it holds {out / '.lock'}): wait for it to end, or "
+                           "choose another output folder") from None
+    except PermissionError as e:
+        raise ValueError(f"cannot write to {out} ({e.strerror}): choose a folder you can write to") from None
+    try:
+        yield out
+    finally:
+        lock.release()
+
+
+def resume_point(out_dir: str | os.PathLike | None, resume: bool) -> Path | None:
+    """The checkpoint a run into out_dir continues from (None: a new run); a ValueError when neither works: an
+    earlier run that would be overwritten, or resume with nothing to resume."""
+    if out_dir is None:
+        return None
+    out = Path(out_dir)
+    found = latest_checkpoint(out)
+    if found and not resume:
+        raise ValueError(f"{out} already holds {found.name}: pass --resume (resume=True) to continue that run, or "
+                         "choose another output folder")
+    if resume and not found:
+        raise ValueError(f"nothing to resume: {out} holds no checkpoint-NNNNNN; start a new run without --resume")
+    return found
+
+
+RESUMABLE = ("max_steps", "eval_every", "eval_batches", "patience", "save_every", "out_dir", "resume", "device",
+             "dtype", "compile", "progress")  # the settings a resumed run may change; the others must stay the same
+
+
+def check_resume_settings(folder: Path, meta: dict, cfg: TrainConfig, block_size: int) -> None:
+    """A ValueError naming each setting that differs from the checkpoint's (other than RESUMABLE ones): a changed
+    learning rate, warmup or batch would quietly turn the resumed run into a different one."""
+    saved = meta["train_config"] | {"block_size": meta["block_size"]}
+    asked = asdict(cfg) | {"block_size": block_size}
+    if changed := [f"{k}={saved[k]} (now {asked[k]})" for k in asked
+                   if k not in RESUMABLE and k in saved and saved[k] != asked[k]]:
+        raise ValueError(f"{folder} was trained with {', '.join(changed)}: resume with the same settings (only "
+                         "max_steps, patience and the eval, save, device and dtype settings may change)")
+
+
+class Interrupted(KeyboardInterrupt):
+    """train() stopped by Ctrl-C (SIGINT) or SIGTERM, after finishing the step under way and saving it."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+        super().__init__(f"{signal.Signals(signum).name} after step {step}: saved {checkpoint}")
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
+@contextlib.contextmanager
+def _note_signals() -> Iterator[dict]:
+    """While training, Ctrl-C and SIGTERM are only noted (in the dict yielded), so the loop can finish its step and
+    save it; a second one interrupts at once. Only the main thread may set signal handlers: elsewhere, nothing."""
+    noted: dict = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield noted
+        return
+
+    def note(signum: int, frame) -> None:
+        if noted:
+            raise KeyboardInterrupt  # asked twice: stop now
+        noted["signum"] = signum
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield noted
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+
+
 def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
           on_eval: Callable[[int, GPT], dict | None] | None = None, rank=None) -> list[dict]:
     """Train `model` in place for cfg.max_steps updates; return the metrics, one dict per step (as in metrics.jsonl).
@@ -290,10 +418,22 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
     the dict it returns joins that step's metrics (its random draws do not disturb training's).
     rank: this process's gpt2_lib.distributed.Rank when torchrun runs several (chapter 10); cfg.batch_size is then
     per process, each draws its rows of one global batch, gradients are averaged, and only rank 0 writes.
+    With out_dir, the folder is locked for the run (a second run into it fails at once), and Ctrl-C or SIGTERM
+    finishes the step under way, saves it and raises Interrupted (a KeyboardInterrupt) naming the checkpoint.
     """
+    cfg.validate()
+    writes = cfg.out_dir if cfg.out_dir and (rank is None or rank.is_main) else None
+    with contextlib.ExitStack() as held:
+        if writes:
+            held.enter_context(run_folder(writes))
+        signals = held.enter_context(_note_signals()) if cfg.out_dir and rank is None else {}
+        return _train(model, cfg, train_data, val_data, on_eval, rank, signals)
+
+
+def _train(model: GPT, cfg: TrainConfig, train_data, val_data, on_eval, rank, signals: dict) -> list[dict]:
+    """train()'s work, in a folder it holds; `signals` gets the number of a signal asking it to stop."""
     from tqdm import tqdm
 
-    cfg.validate()
     block_size = cfg.block_size or model.config.block_size
     if block_size > model.config.block_size:
         raise ValueError(f"block_size={block_size} exceeds the model's block_size={model.config.block_size} "
@@ -310,10 +450,7 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
         raise ValueError("early stopping (patience) watches the val loss: give val_data")
     out = Path(cfg.out_dir) if cfg.out_dir else None
     writes = out if rank is None or rank.is_main else None  # where this process writes: rank 0 writes for all
-    resume_from = latest_checkpoint(out) if out else None
-    if resume_from and not cfg.resume:
-        raise ValueError(f"{out} already holds {resume_from.name}: pass resume=True (--resume) to continue that run, "
-                         "or choose another out_dir")
+    resume_from = resume_point(out, cfg.resume)
     autocast, fp16 = _autocast(cfg, device)
 
     torch.manual_seed(cfg.seed)  # dropout's masks; a resumed run restores the state saved with its checkpoint
@@ -330,15 +467,9 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
     step, tokens, stopped = 0, 0, False
     best = {"val_loss": math.inf, "step": 0, "bad_evals": 0}
     best_weights = None
-    if writes:
-        writes.mkdir(parents=True, exist_ok=True)
     if resume_from:
+        check_resume_settings(resume_from, read_trainer_state(resume_from), cfg, block_size)
         meta = load_checkpoint(resume_from, model, optimizer, device)
-        same = ("batch_size", "grad_accum_steps", "seed")
-        if changed := [k for k in same if meta["train_config"][k] != getattr(cfg, k)] + \
-                (["block_size"] if meta["block_size"] != block_size else []):
-            raise ValueError(f"{resume_from} was trained with different {', '.join(changed)}; resume with the same "
-                             "settings (only max_steps, eval and save settings may change)")
         step, tokens, best, stopped = meta["step"], meta["tokens"], meta["best"], meta["stopped"]
         batches.load_state_dict(meta["batches"])
         if scaler and meta["scaler"]:
@@ -370,6 +501,7 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
                     from gpt2_lib.pretrained import save_pretrained
 
                     save_pretrained(model, writes / "best")
+                    usual_file_modes(writes / "best")
         else:
             best["bad_evals"] += 1
         return bool(cfg.patience) and best["bad_evals"] >= cfg.patience
@@ -408,14 +540,18 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
             record(row)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
-            if out and (stopped or step == cfg.max_steps or (cfg.save_every and step % cfg.save_every == 0)):
+            saved = None
+            if out and (stopped or step == cfg.max_steps or (cfg.save_every and step % cfg.save_every == 0)
+                        or signals):
                 state = {"tokens": tokens, "best": best, "stopped": stopped, "block_size": block_size,
                          "batches": batches.state_dict(), "scaler": scaler.state_dict() if scaler else None,
                          "train_config": asdict(cfg), "model_config": asdict(model.config)}
                 if writes:
-                    save_checkpoint(out, step, model, optimizer, state, device)
+                    saved = save_checkpoint(out, step, model, optimizer, state, device)
                 if rank:  # nobody goes on (or reads the checkpoint) before it is complete
                     torch.distributed.barrier()
+            if signals and not (stopped or step == cfg.max_steps):  # Ctrl-C or SIGTERM came: this step is saved
+                raise Interrupted(signals["signum"], step, saved)
     finally:
         bar.close()
         if log:
@@ -446,8 +582,6 @@ def train_setup(
     The model is the preset `model` with random weights (seeded by cfg.seed), OpenAI's weights for `init`,
     or the folder `init_checkpoint`; the checks come first, so a mistake costs no download and no training.
     """
-    import json
-
     from gpt2_lib.data import _check_length, load_tokens
     from gpt2_lib.model import GPTConfig
     from gpt2_lib.pretrained import config_from_hf, from_pretrained, load_pretrained
@@ -462,7 +596,7 @@ def train_setup(
         if not config_path.is_file():
             raise FileNotFoundError(f"{init_checkpoint} has no config.json: expected a folder written by "
                                     "save_pretrained or a checkpoint-NNNNNN folder of an earlier run")
-        config = config_from_hf(json.loads(config_path.read_text()), dropout=dropout)
+        config = config_from_hf(read_json(config_path), dropout=dropout)
     else:
         config = GPTConfig.from_name(init or model or "tiny", dropout=dropout, **overrides)
     block_size = cfg.block_size or config.block_size
@@ -472,13 +606,11 @@ def train_setup(
     _check_length(train_ids, block_size, f"training data in {data_dir}")
     _check_length(val_ids, block_size, f"validation data in {data_dir}")
     meta_path = Path(data_dir) / "meta.json"
-    vocab = json.loads(meta_path.read_text()).get("vocab_size", 0) if meta_path.is_file() else 0
+    vocab = read_json(meta_path).get("vocab_size", 0) if meta_path.is_file() else 0
     if vocab > config.vocab_size:
         raise ValueError(f"{data_dir} was tokenized with a vocabulary of {vocab}, larger than the model's "
                          f"{config.vocab_size}")
-    if cfg.out_dir and (found := latest_checkpoint(cfg.out_dir)) and not cfg.resume:
-        raise ValueError(f"{cfg.out_dir} already holds {found.name}: pass --resume to continue that run, or choose "
-                         "another --out")
+    resume_point(cfg.out_dir, cfg.resume)  # an earlier run it would overwrite, or nothing to resume: say so now
     if init_checkpoint:
         net = load_pretrained(init_checkpoint, dropout=dropout)
     elif init:

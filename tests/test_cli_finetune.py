@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -101,3 +102,98 @@ def test_bad_settings_are_one_error_line(base, data, tmp_path, capsys, args, mes
 
 def test_template_in_cli_is_the_library_template():
     assert format_prompt({"instruction": "A", "input": "B"}).endswith("### Input:\nB\n\n### Response:\n")
+
+
+LONG = [{"instruction": "Say " + " ".join(["again"] * 40) + f" {i}.", "input": "", "output": f"{i}."} for i in range(24)]
+
+
+def _refuse_to_load(monkeypatch):
+    """Make loading the model fail loudly: a check that comes first must never get there."""
+    import gpt2_lib.finetune
+
+    def load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output folder was checked")
+
+    monkeypatch.setattr(gpt2_lib.finetune, "_load_model", load)
+
+
+def test_an_out_that_is_a_file_is_refused_before_loading(base, data, tmp_path, capsys, monkeypatch):
+    _refuse_to_load(monkeypatch)
+    (tmp_path / "o").write_text("notes")
+    code, _, err = finetune(capsys, "--data", str(data), "--init", str(base), "--out", str(tmp_path / "o"))
+    assert code == 2 and err.count("\n") == 1 and "is a file" in err, err
+    assert (tmp_path / "o").read_text() == "notes"
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_loading(base, data, tmp_path, capsys, monkeypatch):
+    import os
+
+    _refuse_to_load(monkeypatch)
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    real_open = os.open
+
+    def open_as_the_kernel_would(path, *args, **kwargs):  # root ignores the mode: refuse as for anyone else
+        if str(path).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_as_the_kernel_would)
+    code, _, err = finetune(capsys, "--data", str(data), "--init", str(base), "--out", str(folder))
+    folder.chmod(0o755)
+    assert code == 2 and err.count("\n") == 1 and f"cannot write to {folder}" in err, err
+
+
+def test_an_earlier_run_is_refused_before_training_and_left_as_it_was(base, data, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    code, _, err = finetune(capsys, "--data", str(data), "--init", str(base), "--out", str(out), "--epochs", "1",
+                            "--batch-size", "4", "--lora-rank", "2")
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    _refuse_to_load(monkeypatch)
+    code, _, err = finetune(capsys, "--data", str(data), "--init", str(base), "--out", str(out), "--epochs", "1",
+                            "--batch-size", "4")  # a full fine-tune, which would leave the adapter file stale
+    assert code == 2 and err.count("\n") == 1 and "already holds a fine-tuning run" in err, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before, "the earlier run was changed"
+
+
+def test_a_second_run_into_a_locked_folder_fails_at_once(base, data, tmp_path, capsys, monkeypatch):
+    from filelock import FileLock
+
+    _refuse_to_load(monkeypatch)
+    (tmp_path / "o").mkdir()
+    with FileLock(tmp_path / "o" / ".lock"):  # as another process's run holds it
+        code, _, err = finetune(capsys, "--data", str(data), "--init", str(base), "--out", str(tmp_path / "o"))
+    assert code == 1 and err.count("\n") == 1 and "another run is writing to" in err, err
+
+
+@pytest.mark.parametrize("device", ["cpu:7", "meta"])
+def test_a_device_that_cannot_train_is_refused_before_loading(base, data, tmp_path, capsys, monkeypatch, device):
+    _refuse_to_load(monkeypatch)
+    code = main(["finetune", "--data", str(data), "--init", str(base), "--out", str(tmp_path / "o"), "--device",
+                 device, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and repr(device) in err, err
+
+
+def test_records_whose_prompt_fills_max_length_are_skipped_and_counted(base, tmp_path, capsys):
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(LONG[:5] + RECORDS[5:]))  # 5 of the 20 training records have 60-token prompts
+    out = tmp_path / "run"
+    code, stdout, err = finetune(capsys, "--data", str(path), "--init", str(base), "--out", str(out), "--epochs", "1",
+                                 "--batch-size", "4", "--max-length", "58", "--lr", "1e-3")
+    assert code == 0, err
+    assert "skipped 5 of 20 training and 0 of 2 validation records" in stdout, stdout
+    summary = json.loads((out / "finetune.json").read_text())
+    assert summary["skipped"] == 5 and summary["steps"] == 3, summary  # 15 records left: 3 batches of 4
+    losses = [r.get("train_loss", r.get("val_loss")) for r in map(json.loads, (out / "metrics.jsonl").open())]
+    assert all(map(math.isfinite, losses)), losses
+
+
+def test_max_length_that_leaves_nothing_to_validate_is_refused_with_the_reason(base, tmp_path, capsys):
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps(LONG))
+    code, _, err = finetune(capsys, "--data", str(path), "--init", str(base), "--out", str(tmp_path / "run"),
+                            "--max-length", "58")
+    assert code == 2 and err.count("\n") == 1 and "fill --max-length 58" in err, err

@@ -133,3 +133,22 @@ def test_scores():
     assert s["exact_match"] == 0.5 and 0.5 < s["rouge_l"] < 1
     with pytest.raises(ValueError):
         score_answers(["a"], [])
+
+
+def test_a_batch_with_no_scored_target_is_an_error_not_a_nan_loss():
+    # prompts of 9 and 6 tokens, cropped to 4: every target is a prompt token or padding
+    with pytest.raises(ValueError, match="no target of this batch is scored"):
+        collate([(list(range(12)), 9), ([1, 2, 3, 4, 5, 6, 7, EOT], 6)], max_length=4, mask_prompt=True)
+    x, y = collate([(list(range(12)), 9), ([1, 2, 3, 4, EOT], 4)], max_length=4, mask_prompt=True)
+    assert (y != -100).sum() == 1, "a prompt of exactly max_length tokens still scores its first response token"
+
+
+def test_drop_unscored_removes_and_counts_the_records_whose_prompt_fills_max_length(dataset):
+    data = InstructionDataset(RECORDS[:6])
+    prompts = [n for _, n in data]
+    limit = sorted(prompts)[2]  # keeps the three shortest prompts (and any as long as the third)
+    dropped = data.drop_unscored(limit)
+    assert dropped == sum(n > limit for n in prompts) and len(data) == len(prompts) - dropped
+    assert len(data.records) == len(data) and all(n <= limit for _, n in data)
+    x, y = collate(list(data), max_length=limit)
+    assert ((y != -100).sum(1) >= 1).all(), "every kept record must score at least one token"

@@ -131,3 +131,20 @@ def test_load_lora_rejects_a_different_model_size(tmp_path):
     other = GPT(GPTConfig(vocab_size=101, block_size=32, n_layer=2, n_head=2, n_embd=32))
     with pytest.raises(ValueError, match="shape"):
         load_lora(other, path)
+
+
+@pytest.mark.parametrize("mismatch", ["size", "layers"])
+def test_a_failed_load_lora_hands_the_model_back_unwrapped(tmp_path, mismatch):
+    if mismatch == "size":
+        path = save_lora(apply_lora(small_gpt(), rank=4), tmp_path / "a.safetensors")
+        model = GPT(GPTConfig(vocab_size=101, block_size=32, n_layer=2, n_head=2, n_embd=32))
+    else:  # adapters of a 1-layer model: the second block's are missing
+        path = save_lora(apply_lora(GPT(GPTConfig(vocab_size=101, block_size=32, n_layer=1, n_head=2, n_embd=16)),
+                                    rank=4), tmp_path / "a.safetensors")
+        model = small_gpt()
+    model.transformer.wte.requires_grad_(False)  # a caller's own choice of what trains, to be kept
+    trainable = {n: p.requires_grad for n, p in model.named_parameters()}
+    with pytest.raises(ValueError):
+        load_lora(model, path)
+    assert not [n for n, m in model.named_modules() if isinstance(m, LoRALinear)], "LoRA layers left in the model"
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == trainable, "requires_grad was changed"

@@ -100,3 +100,71 @@ def test_fixed_batches_cover_the_split_and_reject_short_data():
     assert batches[0][0][0, 0] == 0 and batches[-1][1][-1, -1] == 99, "windows should span the first to last id"
     with pytest.raises(ValueError, match="block_size"):
         fixed_batches(ids[:10], 1, 1, block_size=10)
+
+
+@pytest.mark.parametrize("text", ["x" + "'s" * 1000, "a" * 1000, "x" + "'ll" * 400 + "!?" * 100, "9" * 999 + "'"])
+def test_a_long_run_without_whitespace_still_gets_tiktokens_ids(text, tmp_path, tiktoken_gpt2):
+    # 8 chunks of 51 characters: the odd length puts a forced cut between ' and s, where "'s" ([338]) is one token
+    path = tmp_path / "t.txt"
+    path.write_text(text, encoding="utf-8")
+    pieces = [p for p, _ in _read_chunks(path, chunk_chars=51)]
+    ids = [i for p in pieces for i in tiktoken_gpt2.encode_ordinary(p)]
+    assert ids == tiktoken_gpt2.encode_ordinary(text), f"cut as {[p[-6:] for p in pieces]!r}"
+    meta = prepare([path], tmp_path / "data", chunk_chars=51, progress=False)  # each chunk splits 90/10: count
+    assert meta["train_tokens"] + meta["val_tokens"] == len(tiktoken_gpt2.encode_ordinary(text)) + 1
+
+
+NO_SPACE = ["'s", "'t", "'ll", "'ve", "'re", "'", "s", "ll", "word", "Ünï", "42", "3.14", "?!", "--", "日本", "\x1f", "'S"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parts=st.lists(st.sampled_from(NO_SPACE), min_size=1, max_size=80), chunk_chars=st.integers(1, 6))
+def test_chunks_of_text_without_whitespace_tokenize_to_the_ids_of_the_whole(parts, chunk_chars, tmp_path,
+                                                                           tiktoken_gpt2):
+    text = "".join(parts)
+    path = tmp_path / "t.txt"
+    path.write_text(text, encoding="utf-8", newline="")
+    pieces = [p for p, _ in _read_chunks(path, chunk_chars)]
+    assert "".join(pieces) == text
+    ids = [i for p in pieces for i in tiktoken_gpt2.encode_ordinary(p)]
+    assert ids == tiktoken_gpt2.encode_ordinary(text), f"cut as {pieces!r}"
+
+
+def test_a_file_that_is_not_utf8_is_named_in_the_error(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Un café, s'il vous plaît.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.txt is not UTF-8 text.*0xe9"):
+        prepare([path], tmp_path / "d", progress=False)
+    assert not list((tmp_path / "d").glob("*.bin*")), "no half-written files may stay"
+
+
+def test_an_empty_input_is_refused_before_anything_is_written(tmp_path, text_file):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="empty input file.*empty.txt"):
+        prepare([text_file, tmp_path / "empty.txt"], tmp_path / "d", progress=False)
+    assert not (tmp_path / "d").exists()
+
+
+def test_an_input_too_short_for_a_val_split_is_refused_and_leaves_no_files(tmp_path):
+    (tmp_path / "short.txt").write_text("Hello")
+    with pytest.raises(ValueError, match="too few to split: val.bin would be empty"):
+        prepare([tmp_path / "short.txt"], tmp_path / "d", progress=False)
+    assert not list((tmp_path / "d").iterdir()), f"left: {sorted(p.name for p in (tmp_path / 'd').iterdir())}"
+
+
+def test_the_process_pool_spawns_its_workers_on_every_system(text_file, tmp_path, monkeypatch):
+    import multiprocessing
+
+    methods = []
+    real = multiprocessing.get_context
+
+    def get_context(method=None):
+        methods.append(method)
+        return real(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", get_context)
+    prepare([text_file], tmp_path / "pool", workers=2, chunk_chars=2000, progress=False)
+    prepare([text_file], tmp_path / "one", workers=1, chunk_chars=2000, progress=False)
+    assert methods == ["spawn"], f"start methods used: {methods}: fork does not exist on Windows"
+    for split in ("train", "val"):
+        assert (tmp_path / "pool" / f"{split}.bin").read_bytes() == (tmp_path / "one" / f"{split}.bin").read_bytes()

@@ -207,3 +207,35 @@ def test_loss_curves_reads_a_metrics_file_and_draws_train_and_val(tmp_path):
     lines = {line.get_label(): line.get_xydata().tolist() for line in ax.get_lines()}
     assert lines["train (per step)"] == [[s, 4.6 - 0.1 * s] for s in range(1, 5)]
     assert lines["val"] == [[0, 4.6], [4, 4.0]], "val points must come from the eval rows only"
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluate_puts_the_model_back_in_the_mode_it_was_in(training):
+    from gpt2_lib.data import fixed_batches
+    from gpt2_lib.train import evaluate
+
+    model = _model(dropout=0.1).train(training)
+    evaluate(model, fixed_batches(IDS, 1, 2, 16), torch.device("cpu"))
+    assert model.training == training, f"evaluate() left a model that was in {'train' if training else 'eval'} " \
+                                       f"mode in {'train' if model.training else 'eval'} mode"
+    assert all(m.training == training for m in model.modules()), "a submodule's mode was changed"
+
+
+def test_ctrl_c_in_train_finishes_the_step_saves_it_and_resuming_matches_a_run_never_stopped(tmp_path):
+    from gpt2_lib.train import Interrupted
+
+    def ctrl_c_at_3(step, model):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    cfg = TrainConfig(max_steps=6, batch_size=2, eval_every=1, eval_batches=1, out_dir=str(tmp_path / "stopped"),
+                      progress=False)
+    with pytest.raises(Interrupted) as stop:
+        train(_model(dropout=0.1), cfg, IDS[:1500], IDS[1500:], on_eval=ctrl_c_at_3)
+    assert (stop.value.step, stop.value.checkpoint) == (3, tmp_path / "stopped" / "checkpoint-000003")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "train() must restore the handler"
+    resumed = train(_model(dropout=0.1), replace(cfg, resume=True), IDS[:1500], IDS[1500:])
+    whole = train(_model(dropout=0.1), replace(cfg, out_dir=str(tmp_path / "whole")), IDS[:1500], IDS[1500:])
+    timeless = lambda row: {k: v for k, v in row.items() if k != "tokens_per_sec"}  # noqa: E731
+    for a, b in zip(whole, resumed, strict=True):
+        assert timeless(a) == timeless(b), f"step {a['step']}: never stopped {a}, stopped and resumed {b}"
