@@ -154,11 +154,13 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
 
 
 def _rng_state(device: torch.device) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Every random generator a step can touch: Python's, NumPy's global one and torch's (CPU and CUDA)."""
+    """Every random generator a step can touch: Python's, NumPy's global one and torch's (CPU, and CUDA or MPS)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     tensors = {"rng/torch": torch.get_rng_state()}
     if device.type == "cuda":
         tensors |= {f"rng/cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    if device.type == "mps":  # a Mac's GPU draws dropout masks from its own generator
+        tensors["rng/mps"] = torch.mps.get_rng_state()
     version, internal, gauss_next = random.getstate()
     return {"python": [version, list(internal), gauss_next],
             "numpy": [kind, keys.tolist(), pos, has_gauss, gauss]}, tensors
@@ -172,6 +174,8 @@ def _set_rng_state(state: dict, tensors: dict[str, torch.Tensor], device: torch.
     torch.set_rng_state(tensors["rng/torch"])
     if device.type == "cuda" and "rng/cuda0" in tensors:
         torch.cuda.set_rng_state_all([tensors[f"rng/cuda{i}"] for i in range(torch.cuda.device_count())])
+    if device.type == "mps" and "rng/mps" in tensors:
+        torch.mps.set_rng_state(tensors["rng/mps"])
 
 
 def save_checkpoint(out_dir: str | os.PathLike, step: int, model: GPT, optimizer: torch.optim.Optimizer,

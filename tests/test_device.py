@@ -19,7 +19,7 @@ import gpt2_lib.device as device
 from gpt2_lib.device import (autocast_dtype, bf16_supported, can_compile, compiled, describe_machine, pick_device,
                              supports_fused_adamw)
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.train import TrainConfig, _autocast, train
+from gpt2_lib.train import TrainConfig, _autocast, _rng_state, _set_rng_state, train
 
 SMALL = GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=2, n_embd=32)
 # every CUDA-only function the library and the chapters call (gpt2_lib/*.py, notebooks/*.ipynb)
@@ -72,6 +72,18 @@ def test_training_on_a_mac_runs_plain_fp32_without_autocast_and_reaches_no_cuda_
     optimizer = configure_optimizers(GPT(SMALL), 0.1, 1e-3, device_type="mps")
     assert optimizer.defaults["fused"] is True, "configure_optimizers must ask supports_fused_adamw for MPS"
     assert configure_optimizers(GPT(SMALL), 0.1, 1e-3, device_type="cpu").defaults["fused"] is None
+
+
+def test_checkpoints_on_a_mac_save_and_restore_the_mps_generator(a_mac, monkeypatch):
+    mps_state = {"now": torch.tensor([1, 2, 3], dtype=torch.uint8)}
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda: mps_state["now"].clone())
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda state: mps_state.update(now=state))
+    state, tensors = _rng_state(torch.device("mps"))
+    assert torch.equal(tensors.get("rng/mps", torch.empty(0)), torch.tensor([1, 2, 3], dtype=torch.uint8)), \
+        f"the MPS generator (dropout's masks on a Mac) must be saved with a checkpoint; saved: {sorted(tensors)}"
+    mps_state["now"] = torch.tensor([9], dtype=torch.uint8)  # training went on
+    _set_rng_state(state, tensors, torch.device("mps"))
+    assert mps_state["now"].tolist() == [1, 2, 3], "resuming on a Mac must restore the MPS generator"
 
 
 def test_compile_on_a_mac_falls_back_to_the_plain_model_and_says_so_once(a_mac):
