@@ -5,51 +5,56 @@
 from __future__ import annotations
 
 import torch
-import triton
-import triton.language as tl
+
+from gpt2_lib.device import has_triton
 
 BLOCK = 2048  # logits a program handles per step of its loop; the fastest of those tried on an H100
+HAS_TRITON = has_triton()  # no Triton wheel for macOS or Windows: there the module imports, the kernel cannot run
+TRITON_NEEDED = ("the fused cross-entropy is a Triton kernel: it needs Triton (Linux, with a CUDA build of PyTorch "
+                 "or Triton's CPU interpreter)")
 
+if HAS_TRITON:
+    import triton
+    import triton.language as tl
 
-@triton.jit
-def _cross_entropy_loss_kernel(logits, row_stride, targets, lse_out, loss_out, V, ignore_index,
-                               BLOCK: tl.constexpr):
-    """One program per row: the log-sum-exp by a running max and sum, then loss = lse - logit of the target."""
-    row = tl.program_id(0).to(tl.int64)
-    base = logits + row * row_stride
-    m = tl.full([BLOCK], -1e30, tl.float32)  # running max of each lane (finite, so never inf - inf = nan)
-    s = tl.zeros([BLOCK], tl.float32)  # running sum of exp(x - m) of each lane
-    for start in range(0, V, BLOCK):
-        cols = start + tl.arange(0, BLOCK)
-        x = tl.load(base + cols, mask=cols < V, other=float("-inf")).to(tl.float32)
-        m_new = tl.maximum(m, x)
-        s = s * tl.exp(m - m_new) + tl.exp(x - m_new)  # what was summed under the old max, rescaled
-        m = m_new
-    mx = tl.max(m, 0)
-    lse = mx + tl.log(tl.sum(s * tl.exp(m - mx), 0))  # the lanes combined
-    t = tl.load(targets + row)
-    scored = t != ignore_index
-    valid = (t >= 0) & (t < V)
-    x_t = tl.load(base + tl.where(scored & valid, t, 0)).to(tl.float32)
-    loss = tl.where(valid, lse - x_t, float("nan"))  # a target outside the vocabulary: nan, never a wrong number
-    tl.store(lse_out + row, lse)
-    tl.store(loss_out + row, tl.where(scored, loss, 0.0))
+    @triton.jit
+    def _cross_entropy_loss_kernel(logits, row_stride, targets, lse_out, loss_out, V, ignore_index,
+                                   BLOCK: tl.constexpr):
+        """One program per row: the log-sum-exp by a running max and sum, then loss = lse - logit of the target."""
+        row = tl.program_id(0).to(tl.int64)
+        base = logits + row * row_stride
+        m = tl.full([BLOCK], -1e30, tl.float32)  # running max of each lane (finite, so never inf - inf = nan)
+        s = tl.zeros([BLOCK], tl.float32)  # running sum of exp(x - m) of each lane
+        for start in range(0, V, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            x = tl.load(base + cols, mask=cols < V, other=float("-inf")).to(tl.float32)
+            m_new = tl.maximum(m, x)
+            s = s * tl.exp(m - m_new) + tl.exp(x - m_new)  # what was summed under the old max, rescaled
+            m = m_new
+        mx = tl.max(m, 0)
+        lse = mx + tl.log(tl.sum(s * tl.exp(m - mx), 0))  # the lanes combined
+        t = tl.load(targets + row)
+        scored = t != ignore_index
+        valid = (t >= 0) & (t < V)
+        x_t = tl.load(base + tl.where(scored & valid, t, 0)).to(tl.float32)
+        loss = tl.where(valid, lse - x_t, float("nan"))  # a target outside the vocabulary: nan, never a wrong number
+        tl.store(lse_out + row, lse)
+        tl.store(loss_out + row, tl.where(scored, loss, 0.0))
 
-
-@triton.jit
-def _cross_entropy_grad_kernel(logits, row_stride, grad, targets, lse_in, scale_in, V, ignore_index,
-                               BLOCK: tl.constexpr):
-    """One program per row: d loss / d logits = (softmax - one-hot of the target) * scale; 0 for ignored rows."""
-    row = tl.program_id(0).to(tl.int64)
-    t = tl.load(targets + row)
-    lse = tl.load(lse_in + row)
-    scale = tl.where(t != ignore_index, tl.load(scale_in), 0.0)
-    for start in range(0, V, BLOCK):
-        cols = start + tl.arange(0, BLOCK)
-        mask = cols < V
-        x = tl.load(logits + row * row_stride + cols, mask=mask, other=0.0).to(tl.float32)
-        dx = (tl.exp(x - lse) - (cols == t).to(tl.float32)) * scale
-        tl.store(grad + row * row_stride + cols, dx.to(grad.dtype.element_ty), mask=mask)
+    @triton.jit
+    def _cross_entropy_grad_kernel(logits, row_stride, grad, targets, lse_in, scale_in, V, ignore_index,
+                                   BLOCK: tl.constexpr):
+        """One program per row: d loss / d logits = (softmax - one-hot of the target) * scale; 0 for ignored rows."""
+        row = tl.program_id(0).to(tl.int64)
+        t = tl.load(targets + row)
+        lse = tl.load(lse_in + row)
+        scale = tl.where(t != ignore_index, tl.load(scale_in), 0.0)
+        for start in range(0, V, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            mask = cols < V
+            x = tl.load(logits + row * row_stride + cols, mask=mask, other=0.0).to(tl.float32)
+            dx = (tl.exp(x - lse) - (cols == t).to(tl.float32)) * scale
+            tl.store(grad + row * row_stride + cols, dx.to(grad.dtype.element_ty), mask=mask)
 
 
 class _FusedCrossEntropy(torch.autograd.Function):
@@ -80,6 +85,8 @@ class _FusedCrossEntropy(torch.autograd.Function):
 
 def fused_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
     """F.cross_entropy(logits, targets, ignore_index=...) for logits (N, V) and targets (N,), as one Triton kernel."""
+    if not HAS_TRITON:
+        raise ModuleNotFoundError(TRITON_NEEDED)
     if logits.dim() != 2 or targets.shape != logits.shape[:1]:
         raise ValueError(f"expected logits (N, V) and targets (N,), got {tuple(logits.shape)} and "
                          f"{tuple(targets.shape)}; flatten (B, T, V) logits with .view(-1, V)")

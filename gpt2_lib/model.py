@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import math
 from dataclasses import dataclass, replace
 
@@ -14,8 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gpt2_lib.block import Block
+from gpt2_lib.device import has_triton, supports_fused_adamw
 
-_HAS_TRITON = importlib.util.find_spec("triton") is not None  # chapter 10's fused loss is a Triton kernel
+_HAS_TRITON = has_triton()  # chapter 10's fused loss is a Triton kernel
 
 
 # OpenAI's released sizes, plus a small one for the chapters that train on a CPU.
@@ -183,13 +182,13 @@ GPT.from_hf_state_dict = staticmethod(from_hf_state_dict)
 def configure_optimizers(
     model: GPT, weight_decay: float, learning_rate: float, betas: tuple[float, float] = (0.9, 0.95), device_type: str = "cpu"
 ) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only (not biases or LayerNorm gains); fused on CUDA."""
+    """AdamW with weight decay on matrices only (not biases or LayerNorm gains); fused where the device has it."""
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    fused = device_type == "cuda" and "fused" in inspect.signature(torch.optim.AdamW).parameters
+    fused = supports_fused_adamw(device_type)  # one kernel for all the weights: on CUDA, and MPS (gpt2_lib.device)
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **({"fused": True} if fused else {}))
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from gpt2_lib.data import RandomWindows, fixed_batches, read_json
-from gpt2_lib.device import autocast_dtype, pick_device
+from gpt2_lib.device import autocast_dtype, compiled, pick_device
 from gpt2_lib.model import GPT, configure_optimizers
 
 
@@ -162,11 +162,13 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
 
 
 def _rng_state(device: torch.device) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Every random generator a step can touch: Python's, NumPy's global one and torch's (CPU and CUDA)."""
+    """Every random generator a step can touch: Python's, NumPy's global one and torch's (CPU, and CUDA or MPS)."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     tensors = {"rng/torch": torch.get_rng_state()}
     if device.type == "cuda":
         tensors |= {f"rng/cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+    if device.type == "mps":  # a Mac's GPU draws dropout masks from its own generator
+        tensors["rng/mps"] = torch.mps.get_rng_state()
     version, internal, gauss_next = random.getstate()
     return {"python": [version, list(internal), gauss_next],
             "numpy": [kind, keys.tolist(), pos, has_gauss, gauss]}, tensors
@@ -180,6 +182,8 @@ def _set_rng_state(state: dict, tensors: dict[str, torch.Tensor], device: torch.
     torch.set_rng_state(tensors["rng/torch"])
     if device.type == "cuda" and "rng/cuda0" in tensors:
         torch.cuda.set_rng_state_all([tensors[f"rng/cuda{i}"] for i in range(torch.cuda.device_count())])
+    if device.type == "mps" and "rng/mps" in tensors:
+        torch.mps.set_rng_state(tensors["rng/mps"])
 
 
 def usual_file_modes(folder: str | os.PathLike) -> None:
@@ -300,15 +304,7 @@ def _eval_sets(train_data, val_data, cfg: TrainConfig, block_size: int) -> dict[
 
 def _autocast(cfg: TrainConfig, device: torch.device) -> tuple[contextlib.AbstractContextManager, bool]:
     """The autocast context for the forward pass, and whether fp16 needs a gradient scaler."""
-    if cfg.dtype == "auto":
-        dtype = autocast_dtype(device) if device.type == "cuda" else torch.float32  # fp32 on CPU and MPS: safe
-    else:
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[cfg.dtype]
-    if dtype == torch.float16 and device.type != "cuda":
-        raise ValueError(f"dtype fp16 needs a CUDA GPU (it trains with a gradient scaler); on {device.type} use "
-                         "fp32 or bf16")
-    if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ValueError("this GPU has no bfloat16 (e.g. a T4): use --dtype fp16 or auto")
+    dtype = autocast_dtype(device, cfg.dtype)  # auto: bf16, or fp16 on GPUs without it; fp32 on CPUs and Macs
     if dtype == torch.float32:
         return contextlib.nullcontext(), False
     return torch.autocast(device_type=device.type, dtype=dtype), dtype == torch.float16
@@ -457,7 +453,7 @@ def _train(model: GPT, cfg: TrainConfig, train_data, val_data, on_eval, rank, si
     model.to(device).train()
     optimizer = configure_optimizers(model, cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
     scaler = torch.amp.GradScaler(device.type) if fp16 else None
-    forward = torch.compile(model) if cfg.compile else model  # we save `model`: no `_orig_mod.` prefixes
+    forward = compiled(model, device.type) if cfg.compile else model  # we save `model`: no `_orig_mod.` prefixes
     step_forward = forward
     if rank:  # averages the gradients over the processes during the backward pass
         from torch.nn.parallel import DistributedDataParallel
