@@ -173,10 +173,11 @@ def _check_settings(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperat
     total, limit = idx.shape[1] + max_new_tokens, model.config.block_size
     if total > limit:
         room = limit - idx.shape[1]
-        fix = (f"shorten the prompt or ask for at most {room} new tokens" if room > 0 else
-               f"the prompt leaves no room for new tokens: shorten it to at most {max(limit - max_new_tokens, 1)}")
-        if max_new_tokens >= limit:
-            fix += f", and ask for at most {limit - 1} new tokens"
+        if room > 0:
+            fix = f"shorten the prompt or ask for at most {room} new tokens"
+        else:  # asking for fewer new tokens cannot help
+            fix = f"the prompt leaves no room for new tokens: shorten it to at most {max(limit - max_new_tokens, 1)}"
+            fix += f", and ask for at most {limit - 1} new tokens" if max_new_tokens >= limit else ""
         raise ValueError(f"prompt ({idx.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) = {total} exceeds the "
                          f"model's block_size of {limit} by {total - limit}; {fix}")
     model._check_input(idx)  # the model's own checks, which the cached path would skip: integer ids in the vocabulary
