@@ -21,8 +21,8 @@ def _parser() -> argparse.ArgumentParser:
     source = gen.add_mutually_exclusive_group()
     source.add_argument("--model", default=None, help="OpenAI's release: gpt2, gpt2-medium, gpt2-large, gpt2-xl "
                                                       "(the default is gpt2 when no --checkpoint is given)")
-    source.add_argument("--checkpoint", help="a directory written by save_pretrained (config.json + model.safetensors), "
-                        "or a checkpoint-NNNNNN folder of a `train` run")
+    source.add_argument("--checkpoint", help="a directory written by save_pretrained (config.json + "
+                        "model.safetensors), or a checkpoint-NNNNNN folder of a `train` run")
     prompt = gen.add_mutually_exclusive_group(required=True)
     prompt.add_argument("--prompt", help="the text to continue; a typed <|endoftext|> is GPT-2's end-of-text token "
                         "(id 50256, which separates documents), as in transformers, not those 13 characters")

@@ -176,7 +176,8 @@ def _check_settings(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperat
         if room > 0:
             fix = f"shorten the prompt or ask for at most {room} new tokens"
         else:  # asking for fewer new tokens cannot help
-            fix = f"the prompt leaves no room for new tokens: shorten it to at most {max(limit - max_new_tokens, 1)}"
+            most = max(limit - max_new_tokens, 1)
+            fix = f"the prompt leaves no room for new tokens: shorten it to at most {most} tokens"
             fix += f", and ask for at most {limit - 1} new tokens" if max_new_tokens >= limit else ""
         raise ValueError(f"prompt ({idx.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) = {total} exceeds the "
                          f"model's block_size of {limit} by {total - limit}; {fix}")
