@@ -24,9 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     source = gen.add_mutually_exclusive_group()
     source.add_argument("--model", default=None, help="OpenAI's release: gpt2, gpt2-medium, gpt2-large, gpt2-xl "
                                                       "(the default is gpt2 when no --checkpoint is given)")
-    source.add_argument("--checkpoint", help="a directory written by save_pretrained (config.json + model.safetensors)")
+    source.add_argument("--checkpoint", help="a directory written by save_pretrained (config.json + "
+                        "model.safetensors), or a checkpoint-NNNNNN folder of a `train` run")
     prompt = gen.add_mutually_exclusive_group(required=True)
-    prompt.add_argument("--prompt", help="the text to continue")
+    prompt.add_argument("--prompt", help="the text to continue; a typed <|endoftext|> is GPT-2's end-of-text token "
+                        "(id 50256, which separates documents), as in transformers, not those 13 characters")
     prompt.add_argument("--instruction", help="a task for a model fine-tuned on instructions (chapter 9): wrapped in "
                         "its template, and only the answer is printed")
     gen.add_argument("--input", default="", help="with --instruction: the task's input, if it has one")
@@ -132,17 +134,19 @@ def generate_command(args: argparse.Namespace) -> None:
         from gpt2_lib.finetune import format_prompt
 
         args.prompt = format_prompt({"instruction": args.instruction, "input": args.input})
-    ids = tok.encode(args.prompt)
+    ids = tok.encode(args.prompt, allowed_special="all")  # a typed <|endoftext|> is the token: see --prompt's help
     if not ids:
         raise ValueError("the prompt is empty: give some text to continue")
     generator = None
     if args.seed is not None:
         generator = torch.Generator(device=device).manual_seed(args.seed)
     idx = torch.tensor([ids], device=device)
+    # stream checks the settings and the prompt's length when called: nothing is printed before that
+    tokens = stream(model, idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                    top_p=args.top_p, eos_token_id=tok.eot_token, generator=generator)
     text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a token may end inside a UTF-8 character
     sys.stdout.write(args.prompt if args.instruction is None else "")
-    for token in stream(model, idx, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                        top_p=args.top_p, eos_token_id=tok.eot_token, generator=generator):
+    for token in tokens:
         t = int(token[0])
         if t == tok.eot_token:
             break

@@ -14,9 +14,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
 from tqdm import tqdm
 
 CHUNK = 1 << 16  # 64 KiB: large enough to be fast, small enough for a smooth progress bar
@@ -24,6 +26,10 @@ CHUNK = 1 << 16  # 64 KiB: large enough to be fast, small enough for a smooth pr
 
 class DownloadError(RuntimeError):
     """A download that cannot succeed as asked; the message names the URL, what was expected and what arrived."""
+
+
+class Unreachable(DownloadError):
+    """Nothing usable arrived: the server could not be reached, or kept failing, through every retry."""
 
 
 class _Transient(Exception):
@@ -88,22 +94,78 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _mismatch(path: Path, sha256: str | None, size: int | None) -> str | None:
+Check = Callable[[Path], "str | None"]  # a test of a file's content: None if sound, else what is wrong
+
+
+def _mismatch(path: Path, sha256: str | None, size: int | None, check: Check | None = None) -> str | None:
     """Why `path` is not the file expected (expected vs actual), or None if it is; size first, as it is free."""
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         return f"expected {size} bytes, got {actual_size}"
     if sha256 is not None and (actual := _sha256(path)) != sha256.lower():
         return f"expected sha256 {sha256.lower()}, got {actual}"
-    return None
+    return check(path) if check is not None else None
 
 
-def _download(url: str, part: Path, name: str, timeout: float, progress: bool) -> None:
-    """One HTTP request that leaves the whole body in `part`, resuming from the bytes already there."""
+def _lock(dest: Path) -> FileLock:
+    """The lock on one cache entry: under torchrun every rank asks for the same file, and only one may write it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(dest.with_name(dest.name + ".lock"))
+
+
+def _copy_verified(src: Path, dest: Path, sha256: str, size: int) -> None:
+    """Copy `src` to `dest` through a part file, keeping it only if it matches (the source may change meanwhile)."""
+    part = dest.with_name(dest.name + ".part")
+    shutil.copyfile(src, part)
+    if (problem := _mismatch(part, sha256, size)) is not None:
+        part.unlink()
+        raise DownloadError(f"copying {src} to {dest} failed verification: {problem}")
+    os.replace(part, dest)
+
+
+def _from_mirror(dest: Path, sha256: str | None, size: int | None) -> bool:
+    """Fill `dest` from the folder named by $GPT2_LIB_MIRROR if it holds a file of this size and sha256."""
+    mirror = os.environ.get("GPT2_LIB_MIRROR")
+    if not mirror or sha256 is None or size is None or not Path(mirror).is_dir():
+        return False  # an unpinned file cannot be recognised in a mirror
+    for root, dirs, names in os.walk(mirror):
+        dirs.sort()
+        for src in sorted(Path(root, n) for n in names):
+            if src.stat().st_size == size and _sha256(src) == sha256.lower():  # hash only files of the right size
+                _copy_verified(src, dest, sha256, size)
+                return True
+    return False
+
+
+class _RecordRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects as urllib does, keeping the X-Linked-* headers of each hop: the Hugging Face Hub sends the
+    file's sha256 (X-Linked-Etag) and size (X-Linked-Size) on the redirect to its storage, not on the file."""
+
+    def __init__(self) -> None:
+        self.linked: dict[str, str] = {}
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        self.linked |= {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-linked-")}
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _claims(headers: dict[str, str]) -> tuple[str | None, int | None]:
+    """The sha256 and size that a server's X-Linked-Etag and X-Linked-Size headers state, where they do."""
+    etag = headers.get("x-linked-etag", "").removeprefix("W/").strip('"').lower()
+    size = headers.get("x-linked-size", "")
+    return (etag if re.fullmatch(r"[0-9a-f]{64}", etag) else None), (int(size) if size.isdigit() else None)
+
+
+def _download(url: str, part: Path, name: str, timeout: float, progress: bool) -> tuple[str | None, int | None]:
+    """One HTTP request that leaves the whole body in `part`, resuming from the bytes already there; the sha256 and
+    size the server states for the file, if it does (see _claims)."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    redirects = _RecordRedirects()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
+        with urllib.request.build_opener(redirects).open(request, timeout=timeout) as resp:
+            linked = redirects.linked | {k.lower(): v for k, v in resp.headers.items()
+                                         if k.lower().startswith("x-linked-")}
             if resp.status == 206:
                 m = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", resp.headers.get("Content-Range", ""))
                 if not m or int(m[1]) != have:  # bytes for some other offset would corrupt the file
@@ -134,40 +196,52 @@ def _download(url: str, part: Path, name: str, timeout: float, progress: bool) -
     # http.client returns b"" instead of raising when the connection closes before Content-Length bytes came
     if total is not None and received != total:
         raise _Transient(f"incomplete body: expected {total} bytes, got {received}")
+    return _claims(linked)
 
 
-def fetch(url: str, *, sha256: str | None = None, size: int | None = None, cache_dir: str | os.PathLike | None = None,
-          retries: int = 4, backoff: float = 1.0, timeout: float = 30.0, progress: bool = True) -> Path:
-    """The cached copy of `url`, downloaded (resumably, with retries) and verified first if it is missing or wrong."""
+def fetch(url: str, *, sha256: str | None = None, size: int | None = None, check: Check | None = None,
+          cache_dir: str | os.PathLike | None = None, retries: int = 4, backoff: float = 1.0, timeout: float = 30.0,
+          progress: bool = True) -> Path:
+    """The cached copy of `url`, downloaded (resumably, with retries) and verified first if it is missing or wrong.
+
+    Verified means: the pinned size and sha256 where given, else those the server states (X-Linked-Size and
+    X-Linked-Etag, as the Hugging Face Hub sends), and `check(path)` on the content. A file that fails is deleted.
+    A pinned file missing from the cache is first looked for in $GPT2_LIB_MIRROR. Threads and processes asking
+    for the same file at once take turns: the first downloads it, the others wait and then find it cached.
+    """
     dest = cache_path(url, cache_dir)
-    if dest.exists():
-        if (problem := _mismatch(dest, sha256, size)) is None:
+    with _lock(dest):
+        if dest.exists():
+            if (problem := _mismatch(dest, sha256, size, check)) is None:
+                return dest
+            warnings.warn(f"{dest} is not the file expected ({problem}); deleting it and downloading it again",
+                          stacklevel=2)
+            dest.unlink()
+        if _from_mirror(dest, sha256, size):
             return dest
-        warnings.warn(f"{dest} is not the file expected ({problem}); downloading it again", stacklevel=2)
-        dest.unlink()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    reason, failed_checks = "", 0
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff * 2 ** (attempt - 1))
-        try:
-            _download(url, part, dest.name, timeout, progress)
-        except _Transient as e:
-            reason = str(e)
-            continue
-        if (problem := _mismatch(part, sha256, size)) is None:
-            os.replace(part, dest)  # atomic: the final name only ever holds a whole, verified file
-            return dest
-        part.unlink()  # bytes that failed a check must not survive, or the next attempt would resume on them
-        failed_checks += 1
-        # one fresh download is allowed, as a stale part file may be to blame; a second failure means upstream differs
-        if failed_checks == 2 or attempt == retries:
-            raise DownloadError(f"{url} failed verification: {problem}; the file upstream may have changed")
-        reason = problem
-    raise DownloadError(f"could not download {url} after {retries + 1} attempts; last: {reason}. To work offline, "
-                        f"put the verified file at {dest}, or seed the cache from a local copy with "
-                        f"`python -m gpt2_lib.download seed DIR` (gpt2_lib.download.seed_cache)")
+        part = dest.with_name(dest.name + ".part")
+        reason, failed_checks = "", 0
+        for attempt in range(retries + 1):
+            if attempt:
+                time.sleep(backoff * 2 ** (attempt - 1))
+            try:
+                stated_sha256, stated_size = _download(url, part, dest.name, timeout, progress)
+            except _Transient as e:
+                reason = str(e)
+                continue
+            if (problem := _mismatch(part, sha256 or stated_sha256, size or stated_size, check)) is None:
+                os.replace(part, dest)  # atomic: the final name only ever holds a whole, verified file
+                return dest
+            part.unlink()  # bytes that failed a check must not survive, or the next attempt would resume on them
+            failed_checks += 1
+            # one fresh download is allowed, as a stale part file may be to blame; a second failure: upstream differs
+            if failed_checks == 2 or attempt == retries:
+                raise DownloadError(f"{url} failed verification: {problem}; the file upstream may have changed")
+            reason = problem
+    offline = (f"put the verified file at {dest}, or set GPT2_LIB_MIRROR to a folder holding a copy (found by size "
+               "and sha256, under any name)" if sha256 and size else f"put the file at {dest}")
+    raise Unreachable(f"could not download {url} after {retries + 1} attempts; last: {reason}. To work offline, "
+                      f"{offline}")
 
 
 def fetch_file(name: str, **kwargs) -> Path:
@@ -197,14 +271,9 @@ def seed_cache(directory: str | os.PathLike, cache_dir: str | os.PathLike | None
                 dest = cache_path(file.url, cache_dir)
                 if file.sha256 != digest or dest in seeded:
                     continue
-                if not dest.exists() or _mismatch(dest, file.sha256, file.size) is not None:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    part = dest.with_name(dest.name + ".part")
-                    shutil.copyfile(src, part)
-                    if (problem := _mismatch(part, file.sha256, file.size)) is not None:  # changed while we copied
-                        part.unlink()
-                        raise DownloadError(f"copying {src} to {dest} failed verification: {problem}")
-                    os.replace(part, dest)
+                with _lock(dest):
+                    if not dest.exists() or _mismatch(dest, file.sha256, file.size) is not None:
+                        _copy_verified(src, dest, file.sha256, file.size)
                 seeded.append(dest)
     return seeded
 

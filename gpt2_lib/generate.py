@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -41,9 +42,13 @@ def sample_next(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """One next token per row of logits (B, V) -> (B,); temperature 0 means greedy."""
-    if temperature == 0:
+    if temperature < torch.finfo(torch.float32).tiny:  # 0, or a temperature that float32 cannot tell from it
         return logits.argmax(dim=-1)
-    probs = filter_logits(logits.float(), temperature=temperature, top_k=top_k, top_p=top_p).softmax(dim=-1)
+    # the largest logit shifted to 0 (softmax does not see the shift): a tiny temperature then sends the others to
+    # -inf, greedy in the limit, instead of overflowing to inf and a softmax of nan
+    logits = logits.float()
+    logits = logits - logits.amax(dim=-1, keepdim=True)  # (B, V)
+    probs = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p).softmax(dim=-1)
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
 
 
@@ -75,24 +80,18 @@ class LayerWeights(NamedTuple):
 
 @dataclass
 class DecodeWeights:
-    """The model's weights laid out for decoding, and the version of the model they were taken from."""
+    """The model's weights laid out for decoding."""
 
     layers: list[LayerWeights]
     ln_f: tuple[torch.Tensor, torch.Tensor | None]
     head: torch.Tensor  # (C, vocab): the tied embedding, transposed
-    key: tuple
 
 
 def decode_weights(model: GPT) -> DecodeWeights:
     """The model's matrices as (in, out) for x @ w: contiguous copies on CPU where that is faster, views elsewhere.
 
-    The copies are kept on the model and rebuilt only when a weight changes: every in-place update (an optimizer
-    step, a load) moves a tensor's version counter on, so a stale copy is never used.
+    Made afresh by each generate call and freed when it ends, so the copies never outlive it or go stale.
     """
-    key = tuple((p.data_ptr(), p._version) for p in model.parameters())
-    cached = getattr(model, "_decode_weights", None)
-    if cached is not None and cached.key == key:
-        return cached
     copy = model.lm_head.weight.device.type == "cpu"
 
     def linear(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -108,8 +107,7 @@ def decode_weights(model: GPT) -> DecodeWeights:
     layers = [LayerWeights(norm(b.ln_1), linear(b.attn.c_attn), linear(b.attn.c_proj), norm(b.ln_2),
                            linear(b.mlp.c_fc), linear(b.mlp.c_proj)) for b in model.transformer.h]
     head = model.lm_head.weight.detach().t()
-    model._decode_weights = DecodeWeights(layers, norm(model.transformer.ln_f), head.contiguous() if copy else head, key)
-    return model._decode_weights
+    return DecodeWeights(layers, norm(model.transformer.ln_f), head.contiguous() if copy else head)
 
 
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, residual: torch.Tensor | None = None):
@@ -166,19 +164,24 @@ def _check_settings(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperat
                          f"{tuple(idx.shape)}; to start from nothing, use the <|endoftext|> token (50256 in GPT-2)")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be >= 0 and finite (0 means greedy), got {temperature}")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be at least 1 (or None to keep every token), got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1] (or None to keep every token), got {top_p}")
     total, limit = idx.shape[1] + max_new_tokens, model.config.block_size
     if total > limit:
-        raise ValueError(
-            f"prompt ({idx.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) = {total} exceeds the model's "
-            f"block_size of {limit} by {total - limit}; shorten the prompt or ask for at most "
-            f"{max(limit - idx.shape[1], 0)} new tokens"
-        )
+        room = limit - idx.shape[1]
+        if room > 0:
+            fix = f"shorten the prompt or ask for at most {room} new tokens"
+        else:  # asking for fewer new tokens cannot help
+            most = max(limit - max_new_tokens, 1)
+            fix = f"the prompt leaves no room for new tokens: shorten it to at most {most} tokens"
+            fix += f", and ask for at most {limit - 1} new tokens" if max_new_tokens >= limit else ""
+        raise ValueError(f"prompt ({idx.shape[1]} tokens) + max_new_tokens ({max_new_tokens}) = {total} exceeds the "
+                         f"model's block_size of {limit} by {total - limit}; {fix}")
+    model._check_input(idx)  # the model's own checks, which the cached path would skip: integer ids in the vocabulary
 
 
 def stream(
@@ -194,8 +197,18 @@ def stream(
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
 ) -> Iterator[torch.Tensor]:
-    """Yield the next token of every row, (B,), one step at a time; on CUDA the cached steps replay a CUDA graph."""
+    """Yield the next token of every row, (B,), one step at a time; on CUDA the cached steps replay a CUDA graph.
+
+    The settings are checked here, at the call, so a program can refuse them before it prints anything."""
     _check_settings(model, idx, max_new_tokens, temperature, top_k, top_p)
+    return _steps(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                  eos_token_id=eos_token_id, use_cache=use_cache, generator=generator, cuda_graph=cuda_graph)
+
+
+def _steps(model: GPT, idx: torch.Tensor, max_new_tokens: int, *, temperature: float, top_k: int | None,
+           top_p: float | None, eos_token_id: int | None, use_cache: bool, generator: torch.Generator | None,
+           cuda_graph: bool) -> Iterator[torch.Tensor]:
+    """stream's loop, a generator: it runs only as tokens are asked for."""
     if max_new_tokens == 0:
         return
     was_training = model.training
@@ -206,7 +219,7 @@ def stream(
                 p = next(model.parameters())
                 graphed = cuda_graph and p.device.type == "cuda" and max_new_tokens > 1
                 cache = KVCache.allocate(model.config, idx.shape[0], p.device, p.dtype, zeroed=graphed)  # fresh per call
-                weights = decode_weights(model)
+                weights = decode_weights(model)  # (in, out) copies on CPU, freed when the loop ends
                 logits = forward_with_cache(model, weights, idx, cache)  # the prompt, in one pass
                 step = CUDAGraphStep(model, weights, cache) if graphed else None
             else:

@@ -99,7 +99,7 @@ class GPT(nn.Module):
 
     def _check_input(self, idx: torch.Tensor) -> None:
         """Fail early, with the fix, on input the embedding lookup would choke on."""
-        if idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        if idx.dtype not in (torch.int64, torch.int32):  # the two the embedding lookup accepts
             raise ValueError(f"idx must hold integer token ids (torch.long), got dtype {idx.dtype}")
         if idx.dim() != 2:
             raise ValueError(f"idx must have shape (batch, time), got {tuple(idx.shape)}; for one sequence use idx[None]")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from gpt2_lib import tf_checkpoint
-from gpt2_lib.download import DownloadError, cache_dir as _cache_root, cache_path, fetch
+from gpt2_lib.download import DownloadError, Unreachable, cache_dir as _cache_root, cache_path, fetch
 from gpt2_lib.model import GPT, GPTConfig
 
 
@@ -126,14 +126,15 @@ def _verified_release(size: str, cache_dir, progress: bool, retries: int | None)
 def openai_files(name: str = "gpt2", *, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
     """The folder holding OpenAI's seven files for `name`, downloaded once and verified (see the checks above).
 
-    With GPT2_LIB_SYNTHETIC_WEIGHTS=1 (tests, CI) and the weights unobtainable, a folder of random weights in the
-    same layout instead, announced by a banner: see synthetic_openai_files.
+    With GPT2_LIB_SYNTHETIC_WEIGHTS=1 (tests, CI) and the server unreachable, a folder of random weights in the
+    same layout instead, announced by a banner: see synthetic_openai_files. Files that arrived but failed a check
+    are an error even then: random weights must never stand in for a damaged download.
     """
     size = _release(name)
     synthetic_ok = os.environ.get("GPT2_LIB_SYNTHETIC_WEIGHTS") == "1"
     try:  # offline tests and CI should not wait through retries for a network that is not there
         return _verified_release(size, cache_dir, progress, retries=0 if synthetic_ok else None)
-    except DownloadError as e:
+    except Unreachable as e:
         if not synthetic_ok:
             raise
         return synthetic_openai_files(name, reason=str(e), cache_dir=cache_dir)
@@ -191,7 +192,7 @@ def synthetic_openai_files(name: str = "gpt2", *, reason: str = "", cache_dir: s
             try:
                 real[file] = fetch(f"{_base_url()}/{size}/{file}", size=size_, sha256=sha256, cache_dir=cache_dir,
                                    retries=0, progress=False)
-            except DownloadError:
+            except Unreachable:
                 pass
         c = GPTConfig.from_name(name)
         hparams = (json.loads(real["hparams.json"].read_text()) if "hparams.json" in real else
@@ -299,6 +300,9 @@ def config_from_hf(config: Mapping, **overrides) -> GPTConfig:
     """GPTConfig from Hugging Face's config.json; settings our GPT does not implement are errors, not surprises."""
     if config.get("model_type", "gpt2") != "gpt2":
         raise ValueError(f"config.json describes a {config.get('model_type')!r} model, not GPT-2")
+    missing = [k for k in ("vocab_size", "n_layer", "n_head", "n_embd") if k not in config]
+    if missing := missing + ([] if "n_positions" in config or "n_ctx" in config else ["n_positions"]):
+        raise ValueError(f"config.json lacks {', '.join(missing)}, which GPT-2's config.json has")
     n_embd = config["n_embd"]
     unsupported = {
         "activation_function": config.get("activation_function", "gelu_new") not in ("gelu_new",
@@ -315,29 +319,85 @@ def config_from_hf(config: Mapping, **overrides) -> GPTConfig:
                      n_layer=config["n_layer"], n_head=config["n_head"], n_embd=n_embd, **overrides)
 
 
+def read_config(path: Path) -> dict:
+    """A config.json as a dict; a file that is not a JSON object is one error that names it."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} holds a JSON {type(config).__name__}, not an object of GPT-2's settings")
+    return config
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a safetensors file's framing (its header, or a size other than the header adds up to), or
+    None: a check that reads no tensor, so a truncated download or an error page is caught before loading."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little") if size >= 8 else 0  # the first 8 bytes: the header's length
+        if not 0 < n <= size - 8:
+            return f"its {size:,} bytes do not start with a safetensors header: truncated, or not safetensors"
+        try:
+            header = json.loads(f.read(n))
+            end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            return f"its header does not parse ({type(e).__name__}: {e})"
+    if size != 8 + n + end:
+        return f"its header describes {8 + n + end:,} bytes but the file holds {size:,}: truncated or damaged"
+    return None
+
+
+def _what_else(folder: Path) -> str | None:
+    """If a folder given as a checkpoint is something else the book writes, what it is and what to pass instead."""
+    runs = sorted(p for p in folder.glob("checkpoint-[0-9]*") if (p / "config.json").is_file())
+    if runs:
+        return f"{folder} is a training run's folder: pass one of its checkpoints, the newest being {runs[-1]}"
+    if (folder / "meta.json").is_file() and (folder / "train.bin").is_file():
+        return (f"{folder} holds token ids written by `prepare` (train.bin, val.bin), not a model: it is what "
+                "`train --data` reads")
+    if any(folder.glob("pytorch_model*.bin")):
+        return (f"{folder} holds PyTorch pickles (pytorch_model*.bin), which can run code when loaded; gpt2_lib "
+                "reads model.safetensors only. Convert once, in an environment you trust, with transformers: "
+                "GPT2LMHeadModel.from_pretrained(folder).save_pretrained(folder)")
+    return None
+
+
 def load_pretrained(directory: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
-    """A GPT from a folder with config.json and model.safetensors (save_pretrained's, or a Hugging Face GPT-2's)."""
+    """A GPT from a folder with config.json and model.safetensors (save_pretrained's, or a Hugging Face GPT-2's).
+
+    Anything wrong with the folder or its files is one ValueError (or FileNotFoundError) naming the file."""
     folder = Path(directory)
     config_path, weights_path = folder / "config.json", folder / "model.safetensors"
     if not folder.is_dir():
         raise FileNotFoundError(f"no checkpoint folder at {folder}: expected a folder with config.json and "
                                 "model.safetensors, as save_pretrained writes")
-    if not weights_path.is_file() and any(folder.glob("*.bin")):
-        raise ValueError(f"{folder} holds PyTorch pickles (*.bin), which can run code when loaded; gpt2_lib reads "
-                         "model.safetensors only. Convert once, in an environment you trust, with transformers: "
-                         "GPT2LMHeadModel.from_pretrained(folder).save_pretrained(folder)")
+    if not weights_path.is_file() and (other := _what_else(folder)):
+        raise ValueError(other)
     if missing := [p.name for p in (config_path, weights_path) if not p.is_file()]:
         raise FileNotFoundError(f"{folder} lacks {' and '.join(missing)}: expected config.json and "
                                 "model.safetensors, as save_pretrained writes")
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    config = config_from_hf(json.loads(config_path.read_text()), dropout=dropout)
-    sd = load_file(weights_path)
+    try:
+        config = config_from_hf(read_config(config_path), dropout=dropout)
+    except (KeyError, TypeError, ValueError) as e:  # read_config's errors name the file already
+        raise ValueError(str(e) if str(config_path) in str(e) else f"{config_path}: {e}") from None
+    if problem := safetensors_problem(weights_path):
+        raise ValueError(f"{weights_path}: {problem}")
+    try:
+        sd = load_file(weights_path)
+    except SafetensorError as e:
+        raise ValueError(f"{weights_path} cannot be read: {e}") from None
     # the Hub's GPT-2 was saved from GPT2Model: no "transformer." prefix and no head, which is tied anyway
     sd = {k if k.startswith(("transformer.", "lm_head.")) else "transformer." + k: v for k, v in sd.items()}
     if "lm_head.weight" not in sd and "transformer.wte.weight" in sd:
         sd["lm_head.weight"] = sd["transformer.wte.weight"]
-    return GPT.from_hf_state_dict(sd, config).eval()
+    try:
+        return GPT.from_hf_state_dict(sd, config).eval()
+    except ValueError as e:
+        raise ValueError(f"{weights_path} does not fit {config_path}: {e}") from None
 
 
 GPT.load_pretrained = staticmethod(load_pretrained)
@@ -350,9 +410,21 @@ def hf_files(name: str = "gpt2", *, cache_dir: str | os.PathLike | None = None, 
     """The folder with Hugging Face's config.json and model.safetensors for `name` (openai-community/<name>)."""
     _release(name)  # the same four names
     url = f"{(os.environ.get('HF_ENDPOINT') or HF_ENDPOINT).rstrip('/')}/openai-community/{name}/resolve/main/"
-    for file in ("config.json", "model.safetensors"):  # unpinned: the Hub may update them; safetensors checks sizes
-        path = fetch(url + file, cache_dir=cache_dir, progress=progress)
+    # unpinned, as the Hub may update them: fetch checks the sha256 and size the Hub states, and these checks the
+    # content; a file that fails is deleted (a bad cached one too, with a warning naming it) and downloaded again
+    checks = {"config.json": _config_problem, "model.safetensors": safetensors_problem}
+    for file, check in checks.items():
+        path = fetch(url + file, check=check, cache_dir=cache_dir, progress=progress)
     return path.parent
+
+
+def _config_problem(path: Path) -> str | None:
+    """What is wrong with a downloaded config.json (an error page, say), or None."""
+    try:
+        config_from_hf(read_config(path))
+    except (KeyError, TypeError, ValueError) as e:
+        return str(e)
+    return None
 
 
 def from_pretrained(name: str = "gpt2", source: Literal["openai", "hf"] = "openai", *, dropout: float = 0.0,

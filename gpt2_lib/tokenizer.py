@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import heapq
 import json
+import operator
 from collections.abc import Collection, Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +31,28 @@ def bytes_to_unicode() -> dict[int, str]:
 # GPT-2's pre-tokenizer: contractions, letters, digits, other symbols (each with one optional leading space), whitespace.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 ENDOFTEXT = "<|endoftext|>"
+
+
+def merge_pairs(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """BPE's merge rule in O(n log n): a heap of candidate merges (rank, position), lowest rank and leftmost first."""
+    sym: list[str | None] = list(symbols)  # None once a symbol has been merged into its left neighbour
+    end = len(sym)
+    nxt, prv = list(range(1, end + 1)), list(range(-1, end - 1))  # a linked list over the surviving symbols
+    heap = [(ranks[pair], i) for i, pair in enumerate(zip(sym, sym[1:])) if pair in ranks]
+    heapq.heapify(heap)
+    while heap:
+        rank, i = heapq.heappop(heap)
+        j = nxt[i]
+        if sym[i] is None or j == end or ranks.get((sym[i], sym[j])) != rank:
+            continue  # stale: a merge since this entry was pushed changed one of its two symbols
+        sym[i], sym[j] = sym[i] + sym[j], None
+        nxt[i] = nxt[j]
+        if nxt[i] < end:
+            prv[nxt[i]] = i
+        for a in (prv[i], i):  # only the pairs beside the merged symbol are new
+            if a >= 0 and nxt[a] < end and (r := ranks.get((sym[a], sym[nxt[a]]))) is not None:
+                heapq.heappush(heap, (r, a))
+    return [s for s in sym if s is not None]
 
 
 class BPETokenizer:
@@ -71,27 +95,16 @@ class BPETokenizer:
         """Merge one pre-tokenized chunk (already in GPT-2's byte alphabet) into token ids."""
         if (ids := self._cache.get(chunk)) is not None:
             return ids
-        word = list(chunk)
-        while len(word) > 1:
-            pairs = set(zip(word, word[1:]))
-            best = min(pairs, key=lambda p: self.ranks.get(p, float("inf")))
-            if best not in self.ranks:
-                break  # no learned merge applies any more
-            merged, i = [], 0
-            while i < len(word):  # merge every occurrence of `best`, left to right
-                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
-                    merged.append(word[i] + word[i + 1])
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = merged
-        ids = [self.encoder[token] for token in word]
+        ids = [self.encoder[token] for token in merge_pairs(list(chunk), self.ranks)]
         self._cache[chunk] = ids
         return ids
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode text, treating special-token strings as ordinary text."""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates (say, from a JSON "\ud800") become U+FFFD, as in tiktoken
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         ids: list[int] = []
         for chunk in self.pattern.findall(text):
             ids.extend(self._bpe("".join(self.byte_encoder[b] for b in chunk.encode("utf-8"))))
@@ -109,12 +122,14 @@ class BPETokenizer:
         disallowed = set(self.special_tokens) - allowed if disallowed_special == "all" else set(disallowed_special)
         if unknown := allowed - set(self.special_tokens):
             raise ValueError(f"unknown special tokens {sorted(unknown)}; this tokenizer has {sorted(self.special_tokens)}")
-        for token in disallowed:
-            if token in text:
-                raise ValueError(
-                    f"text contains the special token {token!r}. Pass allowed_special={{{token!r}}} to encode it "
-                    f"as id {self.special_tokens[token]}, or disallowed_special=() to encode it as plain text."
-                )
+        for token in sorted(t for t in disallowed if t in text):
+            if token not in self.special_tokens:  # tiktoken forbids any string named here, a special token or not
+                raise ValueError(f"text contains {token!r}, which disallowed_special forbids; this tokenizer has no "
+                                 f"such special token, so leave it out of disallowed_special to encode it as text")
+            raise ValueError(
+                f"text contains the special token {token!r}. Pass allowed_special={{{token!r}}} to encode it "
+                f"as id {self.special_tokens[token]}, or disallowed_special=() to encode it as plain text."
+            )
         if not allowed:
             return self.encode_ordinary(text)
         split = regex.compile("(" + "|".join(regex.escape(t) for t in sorted(allowed, key=len, reverse=True)) + ")")
@@ -126,7 +141,7 @@ class BPETokenizer:
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes that a sequence of ids stands for (a token may hold part of a UTF-8 character)."""
         try:
-            text = "".join(self.decoder[int(i)] for i in ids)
+            text = "".join(self.decoder[operator.index(i)] for i in ids)  # 1.7 is a TypeError, as in tiktoken
         except KeyError as e:
             raise ValueError(f"token id {e.args[0]} is outside the vocabulary (0..{self.n_vocab - 1})") from None
         return bytes(self.byte_decoder[c] for c in text)

@@ -123,7 +123,8 @@ def get(url: str, cache: Path, **kwargs) -> Path:
 
 
 def files_under(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.is_file())
+    """The files in the cache, less the empty .lock files that let one process at a time write an entry."""
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix != ".lock")
 
 
 def test_fetch_downloads_verifies_and_stores_at_cache_path(server, cache):
@@ -159,7 +160,9 @@ def test_body_that_never_completes_raises_after_retries_without_final_file(serve
         get(url, cache, retries=2)
     message = str(err.value)
     assert url in message and "3 attempts" in message and "incomplete body" in message
-    assert "seed" in message and str(cache_path(url, cache)) in message, "the error should say how to work offline"
+    assert "GPT2_LIB_MIRROR" in message and str(cache_path(url, cache)) in message, "it should say how to work offline"
+    assert "download seed" not in message, "seed fills only the book's registry, not any URL"
+    assert isinstance(err.value, download.Unreachable)
     assert len(server.requests) == 3
     assert not cache_path(url, cache).exists()
 
@@ -315,3 +318,114 @@ def test_cli_fetch_url_prints_the_cached_path(server, cache):
     result = run_cli("fetch", url, cache=cache)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == cache_path(url, cache)
+
+
+def slow_once(delay: float):
+    """Serve BODY after `delay` seconds: long enough for other clients to arrive while the first one downloads."""
+    def step(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(delay)
+        serve(BODY)(h)
+    return step
+
+
+def test_three_threads_fetching_one_url_share_one_download(server, cache):
+    url = server.script("/body.bin", slow_once(0.3))
+    results, errors = [], []
+
+    def worker() -> None:
+        try:
+            results.append(get(url, cache))
+        except Exception as e:  # noqa: BLE001 - the test reports whatever a thread died of
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors, f"threads failed: {errors}"
+    assert results == [cache_path(url, cache)] * 3 and results[0].read_bytes() == BODY
+    assert len(server.requests) == 1, "one download; the other threads should wait and reuse it"
+    assert files_under(cache) == [results[0]]
+
+
+def test_three_processes_fetching_one_url_share_one_download(server, cache):
+    url = server.script("/body.bin", slow_once(0.5))
+    env = {**os.environ, "GPT2_LIB_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "gpt2_lib.download", "fetch", url], env=env, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    assert {Path(out.strip()) for out, _ in outputs} == {cache_path(url, cache)}
+    assert len(server.requests) == 1, "one download; the other processes should wait and reuse it"
+
+
+def with_headers(body: bytes, **headers: str):
+    """Serve `body` with extra response headers (X_Linked_Etag -> X-Linked-Etag)."""
+    def step(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        for k, v in headers.items():
+            h.send_header(k.replace("_", "-"), v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+    return step
+
+
+def redirect(location: str, **headers: str):
+    """A 302 to `location`, with extra headers, as the Hugging Face Hub answers for a file kept in its storage."""
+    def step(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(302)
+        h.send_header("Location", location)
+        for k, v in headers.items():
+            h.send_header(k.replace("_", "-"), v)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+    return step
+
+
+def test_unpinned_file_is_checked_against_the_sha256_the_server_states(server, cache):
+    wrong = BODY[::-1]
+    url = server.script("/body.bin", with_headers(wrong, X_Linked_Etag=f'"{SHA}"'))
+    with pytest.raises(DownloadError, match=f"expected sha256 {SHA}"):
+        get(url, cache, sha256=None, size=None)
+    assert files_under(cache) == [], "a file that failed the stated sha256 must not be kept"
+    server.script("/body.bin", with_headers(BODY, X_Linked_Etag=f'"{SHA}"'))
+    assert get(url, cache, sha256=None, size=None).read_bytes() == BODY
+
+
+def test_sha256_and_size_stated_on_a_redirect_are_checked(server, cache):
+    storage = server.script("/storage/blob", serve(BODY[:-10]))
+    url = server.script("/resolve/main/body.bin", redirect(storage, X_Linked_Etag=f'"{SHA}"',
+                                                           X_Linked_Size=str(len(BODY))))
+    with pytest.raises(DownloadError, match=f"expected {len(BODY)} bytes, got {len(BODY) - 10}"):
+        get(url, cache, sha256=None, size=None)
+    assert files_under(cache) == []
+
+
+def test_content_check_rejects_a_bad_download_and_replaces_a_bad_cached_file(server, cache):
+    def is_json(path: Path) -> str | None:
+        return None if path.read_bytes().startswith(b"{") else "not JSON"
+
+    url = server.script("/config.json", serve(b"<html>oops</html>"))
+    with pytest.raises(DownloadError, match="failed verification: not JSON"):
+        get(url, cache, sha256=None, size=None, check=is_json)
+    assert files_under(cache) == []
+    dest = cache_path(url, cache)
+    dest.write_bytes(b"<html>cached by an older version</html>")
+    server.script("/config.json", serve(b"{}"))
+    with pytest.warns(UserWarning, match=f"{re.escape(str(dest))} is not the file expected.*not JSON"):
+        assert get(url, cache, sha256=None, size=None, check=is_json).read_bytes() == b"{}"
+
+
+def test_a_pinned_file_missing_from_the_cache_comes_from_gpt2_lib_mirror(tmp_path, cache, monkeypatch):
+    mirror = tmp_path / "mirror"
+    (mirror / "any" / "where").mkdir(parents=True)
+    (mirror / "any" / "where" / "renamed.dat").write_bytes(BODY)
+    (mirror / "same-size.dat").write_bytes(BODY[::-1])  # the right size, the wrong content
+    monkeypatch.setenv("GPT2_LIB_MIRROR", str(mirror))
+    url = "https://example.invalid/x/body.bin"  # would not resolve: the mirror must serve it
+    assert get(url, cache, retries=0).read_bytes() == BODY
+    monkeypatch.delenv("GPT2_LIB_MIRROR")
+    with pytest.raises(download.Unreachable, match="GPT2_LIB_MIRROR"):
+        get("https://example.invalid/y/other.bin", cache, retries=0)

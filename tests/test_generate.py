@@ -177,3 +177,77 @@ def test_cuda_graph_generation_equals_eager_generation(model):
     eager = generate(m, idx, 100, temperature=0, cuda_graph=False)
     assert torch.equal(graphed, eager)
     assert torch.equal(graphed.cpu(), generate(model, idx.cpu(), 100, temperature=0))
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), -float("inf")])
+def test_a_temperature_that_is_not_a_finite_number_is_an_error(model, temperature):
+    with pytest.raises(ValueError, match="temperature must be >= 0 and finite"):
+        generate(model, prompts(1, 10), 5, temperature=temperature)
+
+
+def test_a_vanishing_temperature_samples_the_greedy_token_not_nan(model):
+    idx = prompts(2, 10, seed=11)
+    greedy = generate(model, idx, 20, temperature=0)
+    for temperature in (2e-38, 1e-40, 1e-300):  # above, near and below float32's smallest normal number
+        out = generate(model, idx, 20, temperature=temperature, generator=torch.Generator().manual_seed(0))
+        assert torch.equal(out, greedy), f"temperature {temperature} should sample the greedy tokens"
+
+
+def test_a_prompt_that_fills_the_context_is_told_to_shrink_not_to_ask_for_zero_tokens(model):
+    with pytest.raises(ValueError) as err:
+        generate(model, prompts(1, CONFIG.block_size), 5)
+    message = str(err.value)
+    assert "at most 0 new tokens" not in message and f"shorten it to at most {CONFIG.block_size - 5}" in message
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda idx: idx.clone().fill_(CONFIG.vocab_size), r"token ids must be in \[0, 499\]"),
+    (lambda idx: idx.clone().fill_(-1), r"token ids must be in \[0, 499\]"),
+    (lambda idx: idx.float(), "integer token ids"),
+    (lambda idx: idx.bool(), "integer token ids"),
+    (lambda idx: idx.to(torch.uint8), "integer token ids"),
+    (lambda idx: idx.to(torch.int16), "integer token ids"),
+])
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_bad_ids_are_the_same_clear_error_with_or_without_the_cache(model, bad, match, use_cache):
+    with pytest.raises(ValueError, match=match):
+        generate(model, bad(prompts(1, 10)), 5, temperature=0, use_cache=use_cache)
+
+
+def test_the_model_rejects_the_integer_dtypes_its_embedding_cannot_look_up(model):
+    idx = prompts(1, 10)
+    assert torch.equal(model(idx.int()), model(idx))  # int32 works in the lookup, so it is accepted
+    for dtype in (torch.uint8, torch.int16, torch.int8):
+        with pytest.raises(ValueError, match="integer token ids"):
+            model(idx.to(dtype))
+
+
+def test_stream_checks_its_settings_at_the_call_before_any_token_is_asked_for(model):
+    with pytest.raises(ValueError, match="top_k"):
+        stream(model, prompts(1, 10), 5, top_k=0)  # no next(): the call itself must refuse
+
+
+def test_the_decoding_copies_do_not_outlive_a_generate_call():
+    import gc
+    import weakref
+
+    torch.manual_seed(0)
+    m = GPT(CONFIG).eval()
+    made = []
+    real = decode_weights
+
+    def spy(model):
+        weights = real(model)
+        made.append(weakref.ref(weights.head))
+        return weights
+
+    import gpt2_lib.generate as G
+
+    G.decode_weights = spy
+    try:
+        generate(m, prompts(1, 5), 5, temperature=0)
+    finally:
+        G.decode_weights = real
+    gc.collect()
+    assert made and made[0]() is None, "the (in, out) copy of the head is still alive after generate returned"
+    assert not any(torch.is_tensor(v) for v in vars(m).values() if not isinstance(v, dict)), "nothing kept on the model"

@@ -19,7 +19,7 @@ from gpt2_lib import pretrained as P
 from gpt2_lib import tf_checkpoint as tfc
 from gpt2_lib.download import DownloadError, cache_path
 from gpt2_lib.model import GPT
-from test_download import FakeServer, serve, status  # the scripted loopback server of the download tests
+from test_download import FakeServer, hang_up, serve, status  # the scripted loopback server of the download tests
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "gpt2" / "124M"
@@ -265,7 +265,8 @@ def test_a_damaged_weights_file_is_an_error_naming_the_tensor_and_is_removed(ser
     with pytest.raises(DownloadError, match=r"failed verification: model/h1/attn/c_proj/w: crc32c .* Removed it"):
         P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
     assert len(server.hits(f"/models/124M/{P.WEIGHTS}")) == 2, "one fresh download before giving up"
-    assert not list((tmp_path / "cache").rglob(P.WEIGHTS + "*")), "damaged bytes must not stay in the cache"
+    left = [f for f in (tmp_path / "cache").rglob(P.WEIGHTS + "*") if f.suffix != ".lock"]
+    assert not left, "damaged bytes must not stay in the cache"
 
 
 def test_a_small_file_that_fails_its_sha256_is_rejected(server, openai_dir, tmp_path, monkeypatch):
@@ -286,13 +287,13 @@ def test_without_the_synthetic_switch_missing_weights_are_an_error(server, opena
 
 def test_synthetic_switch_writes_random_weights_in_the_layout_apart_and_says_so(server, openai_dir, tmp_path,
                                                                                 monkeypatch, capsys):
-    serve_release(server, openai_dir, monkeypatch, weights=status(404))
+    serve_release(server, openai_dir, monkeypatch, weights=hang_up)  # the weights' server cannot be reached
     monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
     folder = P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
     assert folder == tmp_path / "cache" / "synthetic" / "gpt-2" / "models" / "124M" and P.is_synthetic(folder)
     assert "NOT GPT-2's weights" in (folder / P.SYNTHETIC_MARKER).read_text()
     err = capsys.readouterr().err
-    assert "SYNTHETIC WEIGHTS: these are NOT GPT-2's weights" in err and "404" in err
+    assert "SYNTHETIC WEIGHTS: these are NOT GPT-2's weights" in err and "could not download" in err
     assert json.loads((folder / "hparams.json").read_text()) == SMALL, "the real hparams.json, where it was obtainable"
     infos = tfc.list_tensors(folder / "model.ckpt")
     assert {n: i.shape for n, i in infos.items()} == P.openai_shapes(P.config_from_hparams(SMALL))
@@ -307,7 +308,7 @@ def test_synthetic_124m_index_differs_from_openais_only_in_checksums(server, tmp
         pytest.skip("no offline copy of OpenAI's 124M files")
     monkeypatch.setenv("GPT2_LIB_BASE_URL", f"http://127.0.0.1:{server.server_port}/models")
     for file in P.OPENAI_FILES:
-        server.script(f"/models/124M/{file}", status(404))  # nothing obtainable: even hparams.json is written anew
+        server.script(f"/models/124M/{file}", hang_up)  # nothing obtainable: even hparams.json is written anew
     monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
     folder = P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
     assert hashlib.sha256((folder / "hparams.json").read_bytes()).hexdigest() == P.PINNED["124M"]["hparams.json"][1]
@@ -334,3 +335,114 @@ def test_hf_source_downloads_config_and_safetensors_via_hf_endpoint(server, open
     loaded = GPT.from_pretrained("gpt2", source="hf", cache_dir=tmp_path / "cache", progress=False)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
     assert len(server.requests) == 2
+
+
+# ---- what may fall back to random weights, and what is always an error (issue 18) ----------------------------
+
+
+@pytest.mark.parametrize("damage", ["small file sha256", "weights size", "weights crc32c"])
+def test_a_file_that_arrived_but_failed_verification_is_an_error_even_with_the_synthetic_switch(
+        server, openai_dir, tmp_path, monkeypatch, damage):
+    data = (openai_dir / P.WEIGHTS).read_bytes()
+    if damage == "weights size":
+        serve_release(server, openai_dir, monkeypatch, weights=serve(data[:-4]))
+    elif damage == "weights crc32c":
+        serve_release(server, openai_dir, monkeypatch, weights=serve(data[:100] + bytes([data[100] ^ 1]) + data[101:]))
+    else:
+        serve_release(server, openai_dir, monkeypatch)
+        server.script("/models/124M/hparams.json", serve(b'{"n_vocab": 1}\n'))
+    monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
+    with pytest.raises(DownloadError, match="failed verification"):
+        P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
+    assert not (tmp_path / "cache" / "synthetic").exists(), "random weights must not stand in for a damaged file"
+
+
+def test_with_the_synthetic_switch_a_missing_file_is_still_an_error(server, openai_dir, tmp_path, monkeypatch):
+    serve_release(server, openai_dir, monkeypatch, weights=status(404))  # the server answered: not offline
+    monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
+    with pytest.raises(DownloadError, match="404"):
+        P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
+    assert not (tmp_path / "cache" / "synthetic").exists()
+
+
+# ---- Hugging Face's unpinned files: verified, and never kept when bad (issue 18) ------------------------------
+
+
+def serve_hub(server: FakeServer, monkeypatch, config: bytes, weights: bytes) -> None:
+    server.script("/openai-community/gpt2/resolve/main/config.json", serve(config))
+    server.script("/openai-community/gpt2/resolve/main/model.safetensors", serve(weights))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setattr("gpt2_lib.download.time.sleep", lambda s: None)
+
+
+@pytest.fixture
+def hub_files(openai_dir, tmp_path) -> tuple[bytes, bytes]:
+    P.save_pretrained(P.from_openai(openai_dir), tmp_path / "hub")
+    return (tmp_path / "hub" / "config.json").read_bytes(), (tmp_path / "hub" / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("which", ["truncated safetensors", "html config"])
+def test_hf_download_that_fails_its_checks_is_an_error_and_not_cached(server, hub_files, tmp_path, monkeypatch,
+                                                                      which):
+    config, weights = hub_files
+    if which == "html config":
+        config = b"<html>Not found</html>"
+    else:
+        weights = weights[: len(weights) // 2]
+    serve_hub(server, monkeypatch, config, weights)
+    with pytest.raises(DownloadError, match="failed verification"):
+        GPT.from_pretrained("gpt2", source="hf", cache_dir=tmp_path / "cache", progress=False)
+    kept = [f.name for f in (tmp_path / "cache").rglob("*") if f.is_file() and f.suffix != ".lock"]
+    assert kept in ([], ["config.json"]), f"a file that failed its check was kept: {kept}"
+
+
+def test_a_bad_cached_hf_file_is_named_replaced_and_loaded(server, hub_files, tmp_path, monkeypatch):
+    config, weights = hub_files
+    serve_hub(server, monkeypatch, config, weights)
+    cached = cache_path(f"http://127.0.0.1:{server.server_port}/openai-community/gpt2/resolve/main/model.safetensors",
+                        tmp_path / "cache")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(weights[:1000])  # what an older version kept from a dropped connection
+    with pytest.warns(UserWarning, match=re.escape(str(cached))):
+        GPT.from_pretrained("gpt2", source="hf", cache_dir=tmp_path / "cache", progress=False)
+    assert cached.read_bytes() == weights
+
+
+# ---- a damaged folder given to load_pretrained: one line naming the file (issue 18) ---------------------------
+
+
+@pytest.fixture
+def saved(openai_dir, tmp_path) -> Path:
+    return P.save_pretrained(P.from_openai(openai_dir), tmp_path / "saved")
+
+
+@pytest.mark.parametrize("damage, file, message", [
+    (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:-100]),
+     "model.safetensors", "truncated"),
+    (lambda d: (d / "model.safetensors").write_bytes(b"\x00" * 4), "model.safetensors", "safetensors header"),
+    (lambda d: (d / "config.json").write_text('{"n_embd": 64,'), "config.json", "not valid JSON"),
+    (lambda d: (d / "config.json").write_text("[1, 2]"), "config.json", "holds a JSON list"),
+    (lambda d: (d / "config.json").write_text(json.dumps({k: v for k, v in json.loads(
+        (d / "config.json").read_text()).items() if k != "n_head"})), "config.json", "lacks n_head"),
+])
+def test_a_damaged_checkpoint_is_one_value_error_naming_the_file(saved, damage, file, message):
+    damage(saved)
+    with pytest.raises(ValueError) as err:
+        P.load_pretrained(saved)
+    text = str(err.value)
+    assert str(saved / file) in text and message in text and "\n" not in text, text
+
+
+def test_a_data_folder_or_a_run_folder_is_named_for_what_it_is(saved, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("train.bin", "val.bin", "meta.json"):
+        (data / name).write_bytes(b"\x00\x00")
+    with pytest.raises(ValueError, match="token ids written by `prepare`") as err:
+        P.load_pretrained(data)
+    assert "pickle" not in str(err.value)
+    run = tmp_path / "run"
+    for step in ("000100", "000200"):
+        shutil.copytree(saved, run / f"checkpoint-{step}")
+    with pytest.raises(ValueError, match=re.escape(str(run / "checkpoint-000200"))):
+        P.load_pretrained(run)

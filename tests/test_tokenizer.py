@@ -102,3 +102,73 @@ def test_get_tokenizer_gives_one_interface(tiktoken_gpt2):
         assert tok.decode([15496, 11]) == "Hello,"
     with pytest.raises(ValueError, match="unknown tokenizer"):
         get_tokenizer("sentencepiece")
+
+
+def test_lone_surrogates_become_the_replacement_character_as_in_tiktoken(scratch_tokenizer, tiktoken_gpt2):
+    for text in ["a\ud800b", "\udfff", "x\ud83d\ude00y", "end\ud800"]:  # lone halves, and a pair written as two
+        assert scratch_tokenizer.encode(text) == tiktoken_gpt2.encode(text), repr(text)
+    assert scratch_tokenizer.encode("a\ud800b") == [64, 4210, 65]
+
+
+def test_decode_of_a_non_integer_id_raises_like_tiktoken(scratch_tokenizer, tiktoken_gpt2):
+    for bad in (1.7, "3"):
+        with pytest.raises(TypeError):
+            tiktoken_gpt2.decode([bad])
+        with pytest.raises(TypeError):
+            scratch_tokenizer.decode([bad])
+    assert scratch_tokenizer.decode([True]) == tiktoken_gpt2.decode([True])  # bool is an int, for both
+
+
+def test_disallowed_string_that_is_not_a_special_token_is_a_value_error(scratch_tokenizer, tiktoken_gpt2):
+    kwargs = {"disallowed_special": {"<|foo|>"}}
+    assert scratch_tokenizer.encode("x", **kwargs) == tiktoken_gpt2.encode("x", **kwargs)
+    with pytest.raises(ValueError, match="<\\|foo\\|>.*disallowed_special"):
+        scratch_tokenizer.encode("x<|foo|>y", **kwargs)
+
+
+def test_long_run_without_spaces_matches_tiktoken(scratch_tokenizer, tiktoken_gpt2):
+    rng = __import__("random").Random(0)
+    for alphabet in ("abcdefghijklmnopqrstuvwxyz", "a", "ab", "0123456789"):
+        text = "".join(rng.choices(alphabet, k=32000))
+        assert scratch_tokenizer.encode(text) == tiktoken_gpt2.encode(text), f"alphabet {alphabet!r} differs"
+
+
+class _CountingRanks(dict):
+    """Merge ranks that count every lookup: the work a merge rule does, measured without a clock."""
+
+    lookups = 0
+
+    def get(self, key, default=None):
+        self.lookups += 1
+        return super().get(key, default)
+
+    def __contains__(self, key):
+        self.lookups += 1
+        return super().__contains__(key)
+
+    def __getitem__(self, key):
+        self.lookups += 1
+        return super().__getitem__(key)
+
+
+def test_merging_a_long_chunk_does_work_linear_in_its_length_not_quadratic(scratch_tokenizer):
+    from gpt2_lib.tokenizer import merge_pairs
+
+    rng = __import__("random").Random(0)
+    letters = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=32000))
+    work = {}
+    for n in (8000, 16000, 32000):
+        ranks = _CountingRanks(scratch_tokenizer.ranks)
+        merge_pairs(list(letters[:n]), ranks)
+        work[n] = ranks.lookups
+    ratios = [work[16000] / work[8000], work[32000] / work[16000]]
+    assert all(r < 2.5 for r in ratios), f"rank lookups {work}: doubling the length multiplied them by {ratios}"
+
+
+def test_every_gpt2_merge_joins_symbols_made_earlier(scratch_tokenizer):
+    # the heap may merge a new pair before the other occurrences of the current one only because no merge can
+    # use a symbol before the merge that makes it: check that GPT-2's merge list keeps that order
+    made = set(bytes_to_unicode().values())
+    for (a, b), _ in sorted(scratch_tokenizer.ranks.items(), key=lambda item: item[1]):
+        assert a in made and b in made, f"merge {a!r} + {b!r} uses a symbol no earlier merge made"
+        made.add(a + b)

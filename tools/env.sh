@@ -46,6 +46,7 @@ export GPT2_LIB_CACHE="${GPT2_LIB_CACHE:-$ROOT/_build/cache}"
 mkdir -p "$ROOT/_build"
 MIRROR="${GPT2_LIB_MIRROR:-$ROOT/../shared}"
 if [ -d "$MIRROR" ]; then
+    export GPT2_LIB_MIRROR="$MIRROR"  # the library looks there for a pinned file missing from the cache
     python -m gpt2_lib.download seed "$MIRROR" >/dev/null
     if [ -d "$MIRROR/tiktoken_cache" ]; then
         export TIKTOKEN_CACHE_DIR="${TIKTOKEN_CACHE_DIR:-$MIRROR/tiktoken_cache}"
