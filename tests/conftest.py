@@ -34,6 +34,21 @@ def scratch_tokenizer():
     return BPETokenizer.gpt2()
 
 
+def copy_of_repository(dest: Path) -> Path:
+    """Copy the files a fresh clone would have (tracked, plus new ones git does not ignore) into dest."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: cannot tell which files a fresh clone would have")
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                         capture_output=True, check=True).stdout
+    for name in (f for f in out.decode().split("\0") if f and (ROOT / f).is_file()):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
 GPU_ONLY = "needs a CUDA GPU"  # the one reason a test may skip in CI, which has no GPU
 
 

@@ -15,25 +15,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import copy_of_repository
+
 ROOT = Path(__file__).resolve().parent.parent
 COPY = ROOT / "_build" / "check"
-
-
-def repository_files() -> list[str]:
-    """The files a fresh clone would have (tracked, plus new ones git does not ignore)."""
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout: cannot tell which files a fresh clone would have")
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, check=True).stdout
-    return [f for f in out.decode().split("\0") if f and (ROOT / f).is_file()]
 
 
 def test_plain_jupyter_book_build_succeeds_on_a_fresh_copy():
     pytest.importorskip("jupyter_book", reason="building the book needs jupyter-book (requirements.txt)")
     shutil.rmtree(COPY, ignore_errors=True)
-    for name in repository_files():
-        (COPY / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, COPY / name)
+    copy_of_repository(COPY)
     config = yaml.safe_load((COPY / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = "off"  # nbval checks every cell; the book shows the stored outputs
     (COPY / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_of_repository
+
 ROOT = Path(__file__).resolve().parent.parent
 # The chapters that read a results file, start a subprocess or write files of their own.
 CHAPTERS = ["06_generation", "07_openai_weights", "08_training", "09_finetuning", "10_fast_training"]
@@ -27,8 +29,9 @@ CHAPTERS = ["06_generation", "07_openai_weights", "08_training", "09_finetuning"
 def wheel_site(tmp_path_factory) -> Path:
     """gpt2_lib built as a wheel from this checkout and installed (without dependencies) into a folder of its own."""
     dist, site = tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("site")
+    source = copy_of_repository(tmp_path_factory.mktemp("source"))  # a fresh clone's files; builds leave ROOT alone
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(dist), str(ROOT)], capture_output=True, text=True)
+                            "-w", str(dist), str(source)], capture_output=True, text=True)
     assert build.returncode == 0, f"building the wheel failed:\n{build.stdout}{build.stderr}"
     wheel = next(dist.glob("gpt2_lib-*.whl"))
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",

@@ -18,7 +18,7 @@ export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"  # offline:
 python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'tools/test_gpu.sh needs a CUDA GPU')" || exit 2
 
 [ $# -gt 0 ] || set -- tests notebooks
-report="$ROOT/_build/test_gpu.xml"
+report="$ROOT/_build/test_gpu-$$.xml"  # one per invocation: several may run at once
 python -m pytest "$@" --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
     -p no:cacheprovider -q -rfs --junitxml="$report"
 status=$?
