@@ -7,6 +7,8 @@
 #
 #   bash tools/test_gpu.sh                 # everything
 #   bash tools/test_gpu.sh tests           # only the unit tests (any pytest arguments)
+#   bash tools/test_gpu.sh tests notebooks -n 8 --dist loadfile   # with pytest-xdist, on a machine of many cores
+# Keep tests/ in the run: its conftest is what skips the TensorFlow cells where TensorFlow is missing.
 export GPT2_LIB_USE_CURRENT_PYTHON=1
 source "$(dirname "$0")/env.sh"
 set +e
@@ -37,10 +39,11 @@ count = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures",
 failed = count["failures"] + count["errors"]
 row = {"suite": "tools/test_gpu.sh", "ran": ran, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
        "date": datetime.date.today().isoformat(), "passed": count["tests"] - failed - count["skipped"],
-       "failed": failed, "skipped": count["skipped"], "exit_status": status}
+       "failed": failed, "skipped": count["skipped"], "exit_status": status,
+       "complete": status in (0, 1)}  # pytest exits 2 when interrupted: the counts then cover only what ran
 with open(results.RESULTS_DIR / "test_gpu.jsonl", "a") as f:
     f.write(json.dumps(row) + "\n")
 print(f"test_gpu: {row['passed']} passed, {row['failed']} failed, {row['skipped']} skipped "
-      f"on {row['gpu']}, torch {row['torch']}, {row['date']}")
+      f"on {row['gpu']}, torch {row['torch']}, {row['date']}" + ("" if row["complete"] else " (interrupted)"))
 PY
 exit $status
