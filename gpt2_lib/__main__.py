@@ -204,9 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     # Exit codes: 2 for bad usage (a setting or an input that cannot work; argparse's code too), 1 for a failure at
-    # run time; generate's errors all exit with 1, as they always have. Anything else keeps its traceback.
-    command, usage_code = {"generate": (generate_command, 1), "prepare": (prepare_command, 2),
-                           "train": (train_command, 2), "finetune": (finetune_command, 2)}[args.command]
+    # run time. Anything else keeps its traceback.
+    command = {"generate": generate_command, "prepare": prepare_command, "train": train_command,
+               "finetune": finetune_command}[args.command]
     try:
         command(args)
         sys.stdout.flush()  # here, not at exit: a reader that stopped early (`| head`) is handled below
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, FileNotFoundError) as e:  # a setting, or a file the user named: bad usage
         print(f"error: {e}", file=sys.stderr)
-        return usage_code
+        return 2
     except (OSError, RuntimeError) as e:  # the disk, the network, another run, the GPU: a failure at run time
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):

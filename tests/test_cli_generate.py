@@ -67,7 +67,7 @@ def test_same_seed_same_text_and_other_seed_other_text(checkpoint, capsys):
 def test_impossible_settings_are_one_error_line_with_nothing_printed_before_it(checkpoint, capsys, args, message):
     folder, _ = checkpoint
     code, out, err = run_cli(capsys, "--checkpoint", str(folder), "--prompt", PROMPT, "--device", "cpu", *args)
-    assert code == 1
+    assert code == 2
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert message in err
     assert out == "", f"stdout got {out!r} before the error"
@@ -77,7 +77,7 @@ def test_missing_checkpoint_is_one_line_without_a_traceback(tmp_path):
     missing = tmp_path / "no-such-model"
     proc = subprocess.run([sys.executable, "-m", "gpt2_lib", "generate", "--checkpoint", str(missing), "--prompt",
                            "Hi"], capture_output=True, text=True, timeout=120, env={**os.environ, "CI": "true"})
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()], proc.stderr
     assert proc.stderr.startswith("error: no checkpoint folder at") and str(missing) in proc.stderr
@@ -87,7 +87,7 @@ def test_a_folder_of_pickles_is_refused_not_unpickled(tmp_path, capsys):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "pytorch_model.bin").write_bytes(b"not read")
     code, _, err = run_cli(capsys, "--checkpoint", str(tmp_path), "--prompt", PROMPT)
-    assert code == 1 and "safetensors" in err and "pickle" in err
+    assert code == 2 and "safetensors" in err and "pickle" in err
 
 
 def test_a_prompt_that_fills_the_context_gets_advice_the_cli_accepts(checkpoint, capsys):
@@ -95,7 +95,7 @@ def test_a_prompt_that_fills_the_context_gets_advice_the_cli_accepts(checkpoint,
     long_prompt = " hello" * 70  # 70 tokens, more than the 64 of this model's context
     code, out, err = run_cli(capsys, "--checkpoint", str(folder), "--prompt", long_prompt, "--max-new-tokens", "4",
                              "--device", "cpu")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert "at most 0 new tokens" not in err and "shorten it to at most 60" in err, err
 
 
@@ -133,7 +133,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_the_file(checkpoint, tmp_path, 
     shutil.copytree(checkpoint[0], folder)
     damage(folder)
     code, out, err = run_cli(capsys, "--checkpoint", str(folder), "--prompt", PROMPT, "--device", "cpu")
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1 and str(folder / named) in err, err
 
 
@@ -145,8 +145,8 @@ def test_a_data_folder_is_not_called_pickles_and_a_run_folder_names_its_checkpoi
     for name in ("train.bin", "val.bin", "meta.json"):
         (data / name).write_bytes(b"\x00\x00")
     code, _, err = run_cli(capsys, "--checkpoint", str(data), "--prompt", PROMPT)
-    assert code == 1 and "pickle" not in err and "prepare" in err, err
+    assert code == 2 and "pickle" not in err and "prepare" in err, err
     run = tmp_path / "run"
     shutil.copytree(checkpoint[0], run / "checkpoint-000040")
     code, _, err = run_cli(capsys, "--checkpoint", str(run), "--prompt", PROMPT)
-    assert code == 1 and str(run / "checkpoint-000040") in err, err
+    assert code == 2 and str(run / "checkpoint-000040") in err, err
