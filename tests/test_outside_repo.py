@@ -1,5 +1,8 @@
 """The Colab path, in CI: a chapter copied alone into an empty folder runs with `gpt2_lib` installed from a wheel.
 
+Triton is blocked too (tests/no_triton), as on a reader's Mac or Windows laptop, which installs the package the same
+way; so these runs also stand for the chapters' check without Triton (see test_no_triton.py).
+
 On Colab a reader opens one notebook, far from this repository, and its setup cell installs `gpt2_lib`. Whatever
 the chapter reads or runs must come with that install (results as package data, benchmarks as `python -m`), and
 no cell may open a path relative to the repository. These tests build the wheel, install it into a folder of its
@@ -53,7 +56,9 @@ def test_no_code_cell_opens_a_path_relative_to_the_repository():
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_alone_in_an_empty_folder_with_gpt2_lib_from_a_wheel(chapter, wheel_site, tmp_path):
     shutil.copy(ROOT / "notebooks" / f"{chapter}.ipynb", tmp_path)
-    env = os.environ | {"PYTHONPATH": str(wheel_site)}
+    blocker = ROOT / "tests" / "no_triton"  # its sitecustomize hides Triton from every process, kernels included
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(wheel_site), str(blocker)])}
+    env.pop("TRITON_INTERPRET", None)
     where = subprocess.run([sys.executable, "-c", "import gpt2_lib; print(gpt2_lib.__file__)"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(wheel_site)), f"gpt2_lib came from {where}, not from the installed wheel"
