@@ -300,7 +300,8 @@ def _finetune(args: argparse.Namespace, out: Path) -> dict:
     """finetune_command's work, in the output folder it holds."""
     from gpt2_lib.lora import apply_lora, merge_lora, save_lora
     from gpt2_lib.pretrained import save_pretrained
-    from gpt2_lib.train import TrainConfig, train, usual_file_modes
+    from gpt2_lib.pretrained import usual_file_modes
+    from gpt2_lib.train import TrainConfig, train
 
     records = load_records(args.data)[: args.limit]
     train_records, val_records, _ = split_records(records)

@@ -290,7 +290,18 @@ def save_pretrained(model: GPT, directory: str | os.PathLike) -> Path:
         part = folder / (name + ".part")
         write(part)
         os.replace(part, folder / name)  # never a half-written file under the final name
+    usual_file_modes(folder / "model.safetensors", folder / "config.json")
     return folder
+
+
+def usual_file_modes(*paths: str | os.PathLike) -> None:
+    """Give these files, and the files directly in these folders, the modes the user's umask gives any new file
+    (rw-r--r-- under the usual 022): safetensors writes for the owner alone (0600), unreadable to other users."""
+    umask = os.umask(0)  # the only way to read the umask is to set it: put it straight back
+    os.umask(umask)
+    for path in map(Path, paths):
+        for f in [path] if path.is_file() else [p for p in path.iterdir() if p.is_file()]:
+            f.chmod(0o666 & ~umask)
 
 
 GPT.save_pretrained = save_pretrained

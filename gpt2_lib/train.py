@@ -25,6 +25,7 @@ import torch
 from gpt2_lib.data import RandomWindows, fixed_batches, read_json
 from gpt2_lib.device import autocast_dtype, compiled, pick_device
 from gpt2_lib.model import GPT, configure_optimizers
+from gpt2_lib.pretrained import usual_file_modes
 
 
 @dataclass
@@ -184,16 +185,6 @@ def _set_rng_state(state: dict, tensors: dict[str, torch.Tensor], device: torch.
         torch.cuda.set_rng_state_all([tensors[f"rng/cuda{i}"] for i in range(torch.cuda.device_count())])
     if device.type == "mps" and "rng/mps" in tensors:
         torch.mps.set_rng_state(tensors["rng/mps"])
-
-
-def usual_file_modes(folder: str | os.PathLike) -> None:
-    """Give the files in `folder` the modes the user's umask gives any new file (rw-r--r-- under the usual 022):
-    safetensors writes its files for their owner alone (0600), which a shared machine's other users cannot read."""
-    umask = os.umask(0)  # the only way to read the umask is to set it: put it straight back
-    os.umask(umask)
-    for p in Path(folder).iterdir():
-        if p.is_file():
-            p.chmod(0o666 & ~umask)
 
 
 def save_checkpoint(out_dir: str | os.PathLike, step: int, model: GPT, optimizer: torch.optim.Optimizer,

@@ -446,3 +446,19 @@ def test_a_data_folder_or_a_run_folder_is_named_for_what_it_is(saved, tmp_path):
         shutil.copytree(saved, run / f"checkpoint-{step}")
     with pytest.raises(ValueError, match=re.escape(str(run / "checkpoint-000200"))):
         P.load_pretrained(run)
+
+
+def test_save_pretrained_gives_its_files_the_modes_of_the_umask(tmp_path):
+    import os
+    import stat
+
+    from gpt2_lib.model import GPTConfig
+
+    umask = os.umask(0o022)  # the usual one: safetensors alone would leave model.safetensors at 0600
+    try:
+        folder = P.save_pretrained(GPT(GPTConfig(vocab_size=32, block_size=8, n_layer=1, n_head=2, n_embd=8)),
+                                   tmp_path / "model")
+    finally:
+        os.umask(umask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert modes == {"model.safetensors": 0o644, "config.json": 0o644}, f"modes {modes}, umask 022"
