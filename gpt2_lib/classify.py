@@ -226,7 +226,8 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     tr.add_argument("--epochs", type=_positive, default=2)
     tr.add_argument("--batch-size", type=_positive, default=8)
     tr.add_argument("--lr", type=float, default=5e-5)
-    tr.add_argument("--max-length", type=_positive, default=256, help="keep each text's first N tokens")
+    tr.add_argument("--max-length", type=_positive, default=256, help="keep each text's first N tokens (at most "
+                    "the model's context); `classify predict` keeps as many")
     tr.add_argument("--val-fraction", type=float, default=0.2, help="share of each class held out for validation")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
@@ -277,8 +278,10 @@ def _train(args: argparse.Namespace, records: list[dict], labels: list[str], out
     from gpt2_lib.train import usual_file_modes
 
     tok = get_tokenizer()
-    by_class = [[tok.encode(r["text"])[: args.max_length] for r in records if str(r["label"]) == name]
-                for name in labels]
+    model = GPTClassifier(_load_model(args.init), len(labels))
+    keep = min(args.max_length, model.gpt.config.block_size)
+    # encode_ordinary: a typed <|endoftext|> in the data is text, not the special token
+    by_class = [[tok.encode_ordinary(r["text"])[:keep] for r in records if str(r["label"]) == name] for name in labels]
     rng = np.random.default_rng(args.seed)
     train, val = [], []
     for label, items in enumerate(by_class):  # every class in both parts, in its own proportion
@@ -287,14 +290,15 @@ def _train(args: argparse.Namespace, records: list[dict], labels: list[str], out
         val += [(items[i], label) for i in order[:n_val]]
         train += [(items[i], label) for i in order[n_val:]]
     torch.manual_seed(args.seed)
-    model = GPTClassifier(_load_model(args.init), len(labels)).to(device)
+    nn.init.normal_(model.head.weight, std=0.02)  # the head's draw depends on --seed only, not on how --init loaded
+    model.to(device)
     trainable = freeze_for(model, args.train)
     history = train_classifier(model, train, val, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                seed=args.seed, log=lambda row: print(json.dumps(row), flush=True))
     save_classifier(model, labels, out)
     summary = {"data": str(args.data), "init": args.init, "train": args.train, "trainable": trainable,
                "labels": labels, "train_examples": len(train), "val_examples": len(val), "epochs": args.epochs,
-               "lr": args.lr, "val_accuracy": accuracy(model, val) if val else None}
+               "lr": args.lr, "max_length": keep, "val_accuracy": accuracy(model, val) if val else None}
     (out / "classify.json").write_text(json.dumps(summary, indent=2) + "\n")
     usual_file_modes(out)
     print(f"val accuracy {summary['val_accuracy']}; classifier in {out} "
@@ -309,8 +313,10 @@ def _predict(args: argparse.Namespace, device: torch.device) -> None:
     texts = [args.text] if args.text is not None else [r["text"] for r in load_labelled(args.data, need_labels=False)]
     model, labels = load_classifier(args.model)
     model.to(device)
-    tok, block = get_tokenizer(), model.gpt.config.block_size
-    examples = [(tok.encode(text)[-block:], 0) for text in texts]
+    summary = Path(args.model) / "classify.json"  # the crop training used; else the model's whole context
+    keep = json.loads(summary.read_text())["max_length"] if summary.is_file() else model.gpt.config.block_size
+    tok = get_tokenizer()
+    examples = [(tok.encode_ordinary(text)[:keep], 0) for text in texts]
     probs = predict(model, examples)
     for text, p in zip(texts, probs):
         print(json.dumps({"label": labels[int(p.argmax())], "probability": round(float(p.max()), 4), "text": text}))

@@ -143,10 +143,26 @@ def test_classify_train_then_predict(base, tmp_path, capsys):
     assert code == 0, err
     summary = json.loads((out / "classify.json").read_text())
     assert summary["labels"] == ["fruit", "metal"] and (summary["train_examples"], summary["val_examples"]) == (16, 4)
+    assert summary["max_length"] == 64, "--max-length 256 is cropped to the model's context of 64 tokens"
     code, stdout, err = classify(capsys, "predict", "--model", str(out), "--text", "zinc iron", "--device", "cpu")
     assert code == 0, err
     row = json.loads(stdout)
     assert row["label"] in ("fruit", "metal") and 0.5 <= row["probability"] <= 1
+
+
+def test_classify_reads_a_typed_end_of_text_as_text_and_predict_keeps_the_training_crop(base, tmp_path, capsys):
+    rows = [{**r, "text": r["text"] + "<|endoftext|>"} for r in RECORDS]
+    out = tmp_path / "run"
+    code, _, err = classify(capsys, "train", "--data", write_jsonl(tmp_path / "d.jsonl", rows), "--out", str(out),
+                            "--init", str(base), "--epochs", "1", "--max-length", "3", "--device", "cpu")
+    assert code == 0, err
+    assert json.loads((out / "classify.json").read_text())["max_length"] == 3
+    long, short = "apple banana cherry " + "zinc " * 50, "apple banana cherry"
+    code, stdout, err = classify(capsys, "predict", "--model", str(out), "--text", long, "--device", "cpu")
+    code2, stdout2, _ = classify(capsys, "predict", "--model", str(out), "--text", short, "--device", "cpu")
+    assert code == code2 == 0, err
+    p_long, p_short = json.loads(stdout)["probability"], json.loads(stdout2)["probability"]
+    assert p_long == p_short, "predict did not crop to the 3 tokens the classifier was trained on"
 
 
 def test_classify_train_reads_csv(base, tmp_path, capsys):
