@@ -1,4 +1,5 @@
-"""The command line: `generate` streams text from a model; `prepare` tokenizes text files; `train` trains a GPT."""
+"""The command line: `generate` streams text from a model; `prepare` tokenizes text files; `train` trains a GPT;
+`finetune` fine-tunes one on instructions; `classify` fine-tunes one as a classifier and labels texts with it."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_prepare(commands)
     _add_train(commands)
     _add_finetune(commands)
+    _add_classify(commands)
     return parser
 
 
@@ -54,6 +56,20 @@ def _add_finetune(commands) -> None:
 
 def finetune_command(args: argparse.Namespace) -> None:
     from gpt2_lib.finetune import finetune_command as run
+
+    run(args)
+
+
+# chapter 12: `classify train` and `classify predict`; their options and logic live in gpt2_lib.classify
+def _add_classify(commands) -> None:
+    from gpt2_lib.classify import add_classify_arguments
+
+    add_classify_arguments(commands.add_parser("classify", help="fine-tune a GPT-2 as a text classifier "
+                                               "(classify train), or label texts with one (classify predict)"))
+
+
+def classify_command(args: argparse.Namespace) -> None:
+    from gpt2_lib.classify import classify_command as run
 
     run(args)
 
@@ -197,7 +213,8 @@ def train_command(args: argparse.Namespace) -> None:
 OOM_HINTS = {"train": "lower --batch-size (and raise --grad-accum to keep the tokens per update) or --block-size, "
                       "or train a smaller --model",
              "finetune": "lower --batch-size or --max-length, or train LoRA adapters (--lora-rank 8)",
-             "generate": "use a smaller --model, or --device cpu"}
+             "generate": "use a smaller --model, or --device cpu",
+             "classify": "lower --batch-size or --max-length, or --train head"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     # Exit codes: 2 for bad usage (a setting or an input that cannot work; argparse's code too), 1 for a failure at
     # run time. Anything else keeps its traceback.
     command = {"generate": generate_command, "prepare": prepare_command, "train": train_command,
-               "finetune": finetune_command}[args.command]
+               "finetune": finetune_command, "classify": classify_command}[args.command]
     try:
         command(args)
         sys.stdout.flush()  # here, not at exit: a reader that stopped early (`| head`) is handled below
