@@ -89,9 +89,11 @@ def measure(ours: GPT, hf, batch: int, n_new: int, args: argparse.Namespace, dev
               "setting": f"{args.model} {str(dtype)[6:]} batch {batch}, {n_new} new",
               "date": datetime.date.today().isoformat(), "torch": torch.__version__}
     lines = []
-    for impl, seconds in ((impl, statistics.median(t)) for impl, t in times.items()):
+    for impl, runs in times.items():
+        seconds = statistics.median(runs)
         lines.append({**common, "impl": impl, "seconds": round(seconds, 4),
-                      "tokens_per_s": round(batch * n_new / seconds, 1), "ms_per_token": round(seconds / n_new * 1000, 3)})
+                      "tokens_per_s": round(batch * n_new / seconds, 1),  # every row's new tokens
+                      "ms_per_token": round(seconds / n_new * 1000, 3)})  # one step: a token for each row
     lines.append({**common, "ratio": round(lines[1]["tokens_per_s"] / lines[0]["tokens_per_s"], 2),
                   "identical_tokens": True})
     if device.type == "cuda" and batch == 1:

@@ -174,7 +174,8 @@ def left_pad(prompts: torch.Tensor | Sequence[Sequence[int]], pad_token_id: int 
         if row.dim() != 1:
             raise ValueError(f"prompt {i} must be a list of token ids, got {prompts[i]!r}; for one prompt, pass [ids]")
         if len(row) == 0:
-            raise ValueError(f"prompt {i} is empty; to start from nothing, use the <|endoftext|> token (50256 in GPT-2)")
+            raise ValueError(f"prompt {i} is empty; to start from nothing, "
+                             "use the <|endoftext|> token (50256 in GPT-2)")
         if row.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"prompt {i} must hold integer token ids, got dtype {row.dtype}")
     T = max(len(row) for row in rows)
@@ -186,7 +187,7 @@ def left_pad(prompts: torch.Tensor | Sequence[Sequence[int]], pad_token_id: int 
 
 
 def skip_padding(pad: torch.Tensor, slots: torch.Tensor, n_keys: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions (B, T) and attention mask (B, 1, T, n_keys) of queries at `slots` (T,) in rows left-padded by pad (B,).
+    """Positions (B, T) and attention mask (B, 1, T, n_keys) of queries at `slots` (T,), rows left-padded by pad (B,).
 
     A query reads the keys from its row's first token up to itself; a padding query, which nothing reads, only
     itself (never a softmax over nothing)."""
@@ -257,9 +258,9 @@ def _last_logits(model: GPT, context: torch.Tensor, pad: torch.Tensor | None) ->
     return model(context, pos=positions, attn_mask=mask)[:, -1]
 
 
-def _steps(model: GPT, idx: torch.Tensor, pad: torch.Tensor | None, max_new_tokens: int, *, temperature: float, top_k: int | None,
-           top_p: float | None, eos_token_id: int | None, use_cache: bool, generator: torch.Generator | None,
-           cuda_graph: bool) -> Iterator[torch.Tensor]:
+def _steps(model: GPT, idx: torch.Tensor, pad: torch.Tensor | None, max_new_tokens: int, *, temperature: float,
+           top_k: int | None, top_p: float | None, eos_token_id: int | None, use_cache: bool,
+           generator: torch.Generator | None, cuda_graph: bool) -> Iterator[torch.Tensor]:
     """stream's loop, a generator: it runs only as tokens are asked for."""
     if max_new_tokens == 0:
         return

@@ -156,6 +156,7 @@ def test_a_mask_replaces_the_causal_one_and_the_explicit_path_refuses_it():
     y = attn(x, attn_mask=hide_first)
     x_changed = x.clone()
     x_changed[:, 0] += 1.0
-    assert torch.allclose(attn(x_changed, attn_mask=hide_first)[:, 1:], y[:, 1:], atol=1e-6), "a hidden slot was read"
+    y_changed = attn(x_changed, attn_mask=hide_first)
+    assert torch.allclose(y_changed[:, 1:], y[:, 1:], atol=1e-6), "a slot the mask hides was read"
     with pytest.raises(ValueError, match="return_weights=True shows causal attention only"):
         attn(x, return_weights=True, attn_mask=causal)
