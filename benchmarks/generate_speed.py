@@ -1,10 +1,13 @@
-"""gpt2_lib's generate against transformers' GPT2LMHeadModel.generate: same weights, same prompt, batch 1, greedy.
+"""gpt2_lib's generate against transformers' GPT2LMHeadModel.generate: same weights, same prompts, greedy.
 
-Both run in this one process on the same device; the generated tokens are asserted identical before anything is
-timed. Prints one JSON line per measurement and one with the ratio; --out appends them to a results file.
+Both run in this one process on the same device, on the same batch of prompts (of one length); the generated tokens
+are asserted identical before anything is timed. Prints, for each batch size, one JSON line per measurement and one
+with the ratio; --out appends them to a results file. tokens_per_s counts the new tokens of every row of the batch;
+ms_per_token is the time of one step, which gives every row one token.
 
-    python benchmarks/generate_speed.py                        # CPU: fp32, 128 new tokens
+    python benchmarks/generate_speed.py                        # CPU: fp32, 128 new tokens, batch 1
     python benchmarks/generate_speed.py --device cuda          # GPU: bf16, 256 new tokens, CUDA graphs
+    python benchmarks/generate_speed.py --batch 1 8 64         # one measurement per batch size
 """
 
 from __future__ import annotations
@@ -59,34 +62,11 @@ def timed(fns: dict, device: torch.device, repeat: int) -> tuple[dict, dict]:
     return outs, times
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--model", default="gpt2")
-    parser.add_argument("--new-tokens", type=int, default=None, help="default: 128 on CPU, 256 on CUDA")
-    parser.add_argument("--prompt-tokens", type=int, default=16)
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="default: fp32 CPU, bf16 CUDA")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--logit-scale", type=float, default=8.0,
-                        help="multiply the random token embedding so the random model's greedy choices are clear-cut")
-    parser.add_argument("--out", default=None, help="append the JSON lines to this file")
-    args = parser.parse_args()
-
-    device = torch.device(args.device)
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
-    n_new = args.new_tokens or (256 if device.type == "cuda" else 128)
-    torch.backends.cuda.matmul.allow_tf32 = False  # both sides compute in the dtype they are given
-
-    # Random weights (the real ones cannot be downloaded here; speed does not depend on their values). With N(0, 0.02)
-    # weights every logit is nearly equal and rounding differences flip greedy choices, so the embedding is scaled.
-    torch.manual_seed(0)
-    ours = GPT(GPTConfig.from_name(args.model))
-    with torch.no_grad():
-        ours.transformer.wte.weight.mul_(args.logit_scale)
-    hf = hf_twin(ours)
-    ours, hf = ours.to(device, dtype).eval(), hf.to(device, dtype).eval()
-    prompt = torch.randint(0, ours.config.vocab_size, (1, args.prompt_tokens), generator=torch.Generator().manual_seed(0))
-    prompt = prompt.to(device)
+def measure(ours: GPT, hf, batch: int, n_new: int, args: argparse.Namespace, device: torch.device,
+            dtype: torch.dtype) -> list[dict]:
+    """Both generates on one batch of random prompts: a JSON line for each, then one with the ratio."""
+    prompt = torch.randint(0, ours.config.vocab_size, (batch, args.prompt_tokens),
+                           generator=torch.Generator().manual_seed(0)).to(device)
 
     def run_hf() -> torch.Tensor:
         with torch.no_grad():
@@ -104,21 +84,56 @@ def main() -> None:
     for impl, out in outs.items():
         same = int((out_hf == out).all(dim=0).long().cumprod(0).sum()) - args.prompt_tokens
         assert torch.equal(out_hf, out), f"{impl} differs from transformers after {same} of {n_new} new tokens"
-    runs = list(times.items())
 
-    common = {"machine": describe_machine(device), "setting": f"{args.model} {str(dtype)[6:]} batch 1, {n_new} new",
+    common = {"machine": describe_machine(device),
+              "setting": f"{args.model} {str(dtype)[6:]} batch {batch}, {n_new} new",
               "date": datetime.date.today().isoformat(), "torch": torch.__version__}
     lines = []
-    for impl, times in runs:
-        seconds = statistics.median(times)
-        lines.append({**common, "impl": impl, "seconds": round(seconds, 4), "tokens_per_s": round(n_new / seconds, 1),
-                      "ms_per_token": round(seconds / n_new * 1000, 3)})
+    for impl, runs in times.items():
+        seconds = statistics.median(runs)
+        lines.append({**common, "impl": impl, "seconds": round(seconds, 4),
+                      "tokens_per_s": round(batch * n_new / seconds, 1),  # every row's new tokens
+                      "ms_per_token": round(seconds / n_new * 1000, 3)})  # one step: a token for each row
     lines.append({**common, "ratio": round(lines[1]["tokens_per_s"] / lines[0]["tokens_per_s"], 2),
                   "identical_tokens": True})
-    if device.type == "cuda":
+    if device.type == "cuda" and batch == 1:
         # the physical limit at batch 1: every weight read once per token
-        weight_bytes = ours.num_params() * torch.finfo(dtype).bits // 8
-        lines[-1]["bytes_per_token"] = weight_bytes
+        lines[-1]["bytes_per_token"] = ours.num_params() * torch.finfo(dtype).bits // 8
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--model", default="gpt2")
+    parser.add_argument("--new-tokens", type=int, default=None, help="default: 128 on CPU, 256 on CUDA")
+    parser.add_argument("--prompt-tokens", type=int, default=16)
+    parser.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes to measure, e.g. 1 8 64")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"], help="default: fp32 CPU, bf16 CUDA")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--logit-scale", type=float, default=8.0,
+                        help="multiply the random token embedding so the random model's greedy choices are clear-cut")
+    parser.add_argument("--out", default=None, help="append the JSON lines to this file")
+    args = parser.parse_args()
+    if min(args.batch) < 1:
+        parser.error(f"--batch sizes must be at least 1, got {args.batch}")
+
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    n_new = args.new_tokens or (256 if device.type == "cuda" else 128)
+    torch.backends.cuda.matmul.allow_tf32 = False  # both sides compute in the dtype they are given
+
+    # Random weights (the real ones cannot be downloaded here; speed does not depend on their values). With N(0, 0.02)
+    # weights every logit is nearly equal and rounding differences flip greedy choices, so the embedding is scaled.
+    torch.manual_seed(0)
+    ours = GPT(GPTConfig.from_name(args.model))
+    with torch.no_grad():
+        ours.transformer.wte.weight.mul_(args.logit_scale)
+    hf = hf_twin(ours)
+    ours, hf = ours.to(device, dtype).eval(), hf.to(device, dtype).eval()
+    lines = []
+    for batch in args.batch:
+        lines += measure(ours, hf, batch, n_new, args, device, dtype)
     for line in lines:
         print(json.dumps(line))
     if args.out:

@@ -37,7 +37,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5, bias=bias)
         self.mlp = MLP(n_embd, dropout, bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.attn(self.ln_1(x))  # (B, T, C): attention reads a normalised copy, adds to the stream
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+        """attn_mask, if given, replaces attention's causal mask (chapter 6: prompts of different lengths)."""
+        x = x + self.attn(self.ln_1(x), attn_mask=attn_mask)  # (B, T, C): reads a normalised copy, adds to the stream
         x = x + self.mlp(self.ln_2(x))  # (B, T, C): so does the MLP
         return x

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -58,13 +58,14 @@ class KVCache:
 
     kv: torch.Tensor  # (n_layer, 2, B, n_head, block_size, head_size): [:, 0] keys, [:, 1] values
     pos: int = 0  # how many positions are filled
+    pad: torch.Tensor | None = None  # (B,) each row's padding slots on the left, for prompts of different lengths
 
     @classmethod
     def allocate(cls, config: GPTConfig, batch_size: int, device: torch.device, dtype: torch.dtype,
-                 zeroed: bool = False) -> KVCache:
+                 zeroed: bool = False, pad: torch.Tensor | None = None) -> KVCache:
         """An empty cache; `zeroed` for the static path, whose masked attention still multiplies unused slots by 0."""
         shape = (config.n_layer, 2, batch_size, config.n_head, config.block_size, config.n_embd // config.n_head)
-        return cls((torch.zeros if zeroed else torch.empty)(shape, device=device, dtype=dtype))
+        return cls((torch.zeros if zeroed else torch.empty)(shape, device=device, dtype=dtype), pad=pad)
 
 
 class LayerWeights(NamedTuple):
@@ -130,12 +131,15 @@ def forward_with_cache(
     h, C, nh, eps = model.transformer, model.config.n_embd, model.config.n_head, model.transformer.ln_f.eps
     if pos is None:  # shapes follow the number of filled positions
         start, end = cache.pos, cache.pos + T
-        positions = torch.arange(start, end, device=idx.device)
+        slots, n_keys = torch.arange(start, end, device=idx.device), end  # (T,) the new tokens' cache slots
         # a new query at position start + i sees cached positions up to itself: causal, aligned to the right
         mask = None if T == 1 else torch.ones(T, end, dtype=torch.bool, device=idx.device).tril(diagonal=start)
     else:  # static shapes: one token at position `pos`, attention over all block_size slots, masked beyond pos
-        positions = pos.view(1)
-        mask = (torch.arange(cache.kv.size(4), device=idx.device) <= pos).view(1, -1)  # (1, block_size)
+        slots, n_keys = pos.view(1), cache.kv.size(4)
+        mask = (torch.arange(n_keys, device=idx.device) <= pos).view(1, -1)  # (1, block_size)
+    positions = slots  # every row starts at slot 0
+    if cache.pad is not None:  # left-padded prompts of different lengths: positions and mask per row (below)
+        positions, mask = skip_padding(cache.pad, slots, n_keys)  # (B, T), (B, 1, T, n_keys)
     x = (h.wte(idx) + h.wpe(positions)).view(B * T, C)  # (B*T, C): the residual stream, one row per token
     for i, w in enumerate(weights.layers):
         a = F.layer_norm(x, (C,), *w.ln_1, eps)
@@ -154,6 +158,44 @@ def forward_with_cache(
         cache.pos = end
     last = x.view(B, T, C)[:, -1]  # (B, C)
     return F.layer_norm(last, (C,), *weights.ln_f, eps) @ weights.head  # (B, V)
+
+
+def left_pad(prompts: torch.Tensor | Sequence[Sequence[int]], pad_token_id: int = 0,
+             device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Prompts as one (B, T) batch, the shorter ones padded on the left; and each row's padding, (B,).
+
+    The padding is None when there is none (a (B, T) tensor, or prompts of one length): no mask, the fast path."""
+    if isinstance(prompts, torch.Tensor):
+        return prompts, None
+    rows = [torch.as_tensor(p) for p in prompts]
+    if not rows:
+        raise ValueError("no prompts: give a (B, T) tensor of token ids, or a list of lists of token ids")
+    for i, row in enumerate(rows):
+        if row.dim() != 1:
+            raise ValueError(f"prompt {i} must be a list of token ids, got {prompts[i]!r}; for one prompt, pass [ids]")
+        if len(row) == 0:
+            raise ValueError(f"prompt {i} is empty; to start from nothing, "
+                             "use the <|endoftext|> token (50256 in GPT-2)")
+        if row.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"prompt {i} must hold integer token ids, got dtype {row.dtype}")
+    T = max(len(row) for row in rows)
+    idx = torch.full((len(rows), T), pad_token_id, dtype=torch.long, device=device)  # (B, T)
+    for i, row in enumerate(rows):
+        idx[i, T - len(row) :] = row  # right-aligned: every row's last token in the last column
+    pad = torch.tensor([T - len(row) for row in rows], device=device)  # (B,)
+    return idx, (pad if bool(pad.any()) else None)
+
+
+def skip_padding(pad: torch.Tensor, slots: torch.Tensor, n_keys: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions (B, T) and attention mask (B, 1, T, n_keys) of queries at `slots` (T,), rows left-padded by pad (B,).
+
+    A query reads the keys from its row's first token up to itself; a padding query, which nothing reads, only
+    itself (never a softmax over nothing)."""
+    positions = (slots - pad[:, None]).clamp(min=0)  # (B, T): each row counts from its first token; padding gets 0
+    keys = torch.arange(n_keys, device=slots.device)  # (n_keys,)
+    first = torch.minimum(pad[:, None], slots)  # (B, T): the first key each query reads
+    mask = (keys >= first[..., None]) & (keys <= slots[:, None])  # (B, T, n_keys): from there, causal
+    return positions, mask[:, None]  # one mask for all heads
 
 
 def _check_settings(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float,
@@ -186,7 +228,7 @@ def _check_settings(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperat
 
 def stream(
     model: GPT,
-    idx: torch.Tensor,
+    prompts: torch.Tensor | Sequence[Sequence[int]],
     max_new_tokens: int,
     *,
     temperature: float = 1.0,
@@ -199,15 +241,26 @@ def stream(
 ) -> Iterator[torch.Tensor]:
     """Yield the next token of every row, (B,), one step at a time; on CUDA the cached steps replay a CUDA graph.
 
+    `prompts` is a (B, T) tensor of token ids, or a list of token-id lists of any lengths (left-padded, section 4).
     The settings are checked here, at the call, so a program can refuse them before it prints anything."""
+    idx, pad = left_pad(prompts, device=next(model.parameters()).device)  # padding is masked: any id will do
     _check_settings(model, idx, max_new_tokens, temperature, top_k, top_p)
-    return _steps(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+    return _steps(model, idx, pad, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                   eos_token_id=eos_token_id, use_cache=use_cache, generator=generator, cuda_graph=cuda_graph)
 
 
-def _steps(model: GPT, idx: torch.Tensor, max_new_tokens: int, *, temperature: float, top_k: int | None,
-           top_p: float | None, eos_token_id: int | None, use_cache: bool, generator: torch.Generator | None,
-           cuda_graph: bool) -> Iterator[torch.Tensor]:
+def _last_logits(model: GPT, context: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+    """The full forward pass's logits (B, V) at the last position, skipping the left padding if there is any."""
+    if pad is None:
+        return model(context)[:, -1]
+    slots = torch.arange(context.shape[1], device=context.device)
+    positions, mask = skip_padding(pad, slots, context.shape[1])
+    return model(context, pos=positions, attn_mask=mask)[:, -1]
+
+
+def _steps(model: GPT, idx: torch.Tensor, pad: torch.Tensor | None, max_new_tokens: int, *, temperature: float,
+           top_k: int | None, top_p: float | None, eos_token_id: int | None, use_cache: bool,
+           generator: torch.Generator | None, cuda_graph: bool) -> Iterator[torch.Tensor]:
     """stream's loop, a generator: it runs only as tokens are asked for."""
     if max_new_tokens == 0:
         return
@@ -218,12 +271,12 @@ def _steps(model: GPT, idx: torch.Tensor, max_new_tokens: int, *, temperature: f
             if use_cache:
                 p = next(model.parameters())
                 graphed = cuda_graph and p.device.type == "cuda" and max_new_tokens > 1
-                cache = KVCache.allocate(model.config, idx.shape[0], p.device, p.dtype, zeroed=graphed)  # fresh per call
+                cache = KVCache.allocate(model.config, idx.shape[0], p.device, p.dtype, zeroed=graphed, pad=pad)
                 weights = decode_weights(model)  # (in, out) copies on CPU, freed when the loop ends
                 logits = forward_with_cache(model, weights, idx, cache)  # the prompt, in one pass
                 step = CUDAGraphStep(model, weights, cache) if graphed else None
             else:
-                context, logits = idx, model(idx)[:, -1]
+                context, logits = idx, _last_logits(model, idx, pad)
             done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
             with torch.no_grad():
@@ -239,14 +292,14 @@ def _steps(model: GPT, idx: torch.Tensor, max_new_tokens: int, *, temperature: f
                     logits = step(nxt) if step else forward_with_cache(model, weights, nxt[:, None], cache)
                 else:
                     context = torch.cat([context, nxt[:, None]], dim=1)
-                    logits = model(context)[:, -1]
+                    logits = _last_logits(model, context, pad)
     finally:
         model.train(was_training)
 
 
 def generate(
     model: GPT,
-    idx: torch.Tensor,
+    prompts: torch.Tensor | Sequence[Sequence[int]],
     max_new_tokens: int,
     *,
     temperature: float = 1.0,
@@ -256,10 +309,15 @@ def generate(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
+    pad_token_id: int = 0,
 ) -> torch.Tensor:
-    """The prompts (B, T) followed by up to max_new_tokens generated tokens: (B, T + n)."""
-    new = list(stream(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+    """The prompts followed by up to max_new_tokens generated tokens: (B, T + n).
+
+    Prompts of different lengths come back left-padded with pad_token_id to the longest, T. A row that has stopped
+    at eos_token_id repeats it until every row has stopped (where transformers writes its pad_token_id)."""
+    new = list(stream(model, prompts, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                       eos_token_id=eos_token_id, use_cache=use_cache, generator=generator, cuda_graph=cuda_graph))
+    idx, _ = left_pad(prompts, pad_token_id, next(model.parameters()).device)
     return torch.cat([idx, torch.stack(new, dim=1)], dim=1) if new else idx.clone()
 
 

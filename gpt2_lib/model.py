@@ -114,18 +114,22 @@ class GPT(nn.Module):
                 f"got values from {int(idx.min())} to {int(idx.max())}"
             )
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """Logits (B, T, vocab) for ids (B, T); with targets, also the mean cross-entropy (ignoring -100)."""
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
+                pos: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None):
+        """Logits (B, T, vocab) for ids (B, T); with targets, also the mean cross-entropy (ignoring -100).
+
+        By default token t is at position t and attends causally. A batch of left-padded prompts (chapter 6) gives
+        each token's position, `pos` (B, T), and what it may attend to, `attn_mask` (B, 1, T, T), True = attend."""
         # The checks read values on the CPU: impossible while compiling, or recording a CUDA graph (chapter 10).
         if not torch.compiler.is_compiling() and not (idx.is_cuda and torch.cuda.is_current_stream_capturing()):
             self._check_input(idx)
         T = idx.shape[1]
-        pos = torch.arange(T, device=idx.device)  # (T,)
+        pos = torch.arange(T, device=idx.device) if pos is None else pos  # (T,) or (B, T)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
         if self.config.bf16_residual and _autocast_dtype(x.device.type) == torch.bfloat16:
             x = x.to(torch.bfloat16)  # the embeddings are fp32 even under autocast; the stream need not be
         for block in self.transformer.h:
-            x = block(x)  # (B, T, C)
+            x = block(x, attn_mask)  # (B, T, C)
         x = self.transformer.ln_f(x)
         logits = self.lm_head(x)  # (B, T, vocab)
         if targets is None:

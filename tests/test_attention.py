@@ -145,3 +145,18 @@ def test_bias_false_builds_linear_layers_without_bias():
     attn = CausalSelfAttention(32, 4, bias=False)
     assert attn.c_attn.bias is None and attn.c_proj.bias is None
     assert attn(torch.randn(1, 5, 32)).shape == (1, 5, 32)
+
+
+def test_a_mask_replaces_the_causal_one_and_the_explicit_path_refuses_it():
+    torch.manual_seed(0)
+    attn, x = CausalSelfAttention(32, 4).eval(), torch.randn(2, 6, 32)
+    causal = torch.ones(6, 6, dtype=torch.bool).tril()
+    assert torch.allclose(attn(x, attn_mask=causal), attn(x), atol=1e-6), "the causal mask given must equal the default"
+    hide_first = causal & (torch.arange(6) > 0) | torch.eye(6, dtype=torch.bool)  # nothing but itself reads slot 0
+    y = attn(x, attn_mask=hide_first)
+    x_changed = x.clone()
+    x_changed[:, 0] += 1.0
+    y_changed = attn(x_changed, attn_mask=hide_first)
+    assert torch.allclose(y_changed[:, 1:], y[:, 1:], atol=1e-6), "a slot the mask hides was read"
+    with pytest.raises(ValueError, match="return_weights=True shows causal attention only"):
+        attn(x, return_weights=True, attn_mask=causal)

@@ -1,4 +1,5 @@
-"""Chapter 6's generation: the KV cache changes nothing but speed, sampling is reproducible, bad settings are errors."""
+"""Chapter 6's generation: the KV cache changes nothing but speed, sampling is reproducible, bad settings are errors,
+and prompts of different lengths share a batch as if each ran alone."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from gpt2_lib.generate import KVCache, decode_weights, filter_logits, forward_with_cache, generate, stream
+from gpt2_lib.generate import (KVCache, decode_weights, filter_logits, forward_with_cache, generate, left_pad,
+                               skip_padding, stream)
 from gpt2_lib.model import GPT, GPTConfig
 
 CONFIG = GPTConfig(vocab_size=500, block_size=160, n_layer=3, n_head=4, n_embd=64)
@@ -22,12 +24,18 @@ def model() -> GPT:
     return m
 
 
-def hf_greedy(model: GPT, idx: torch.Tensor, n: int) -> torch.Tensor:
+def hf_twin(model: GPT, eos_token_id: int | None = None) -> GPT2LMHeadModel:
+    """transformers' GPT-2 with our model's weights, through to_hf_state_dict."""
     c = model.config
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd,
-                                    n_layer=c.n_layer, n_head=c.n_head)).eval()
+                                    n_layer=c.n_layer, n_head=c.n_head, bos_token_id=None, eos_token_id=None)).eval()
     hf.load_state_dict(model.to_hf_state_dict())
-    hf.generation_config.eos_token_id = None
+    hf.generation_config.eos_token_id = eos_token_id  # None: exactly as many tokens as asked
+    return hf
+
+
+def hf_greedy(model: GPT, idx: torch.Tensor, n: int) -> torch.Tensor:
+    hf = hf_twin(model)
     with torch.no_grad():
         return hf.generate(idx, attention_mask=torch.ones_like(idx), max_new_tokens=n, do_sample=False, pad_token_id=0)
 
@@ -251,3 +259,140 @@ def test_the_decoding_copies_do_not_outlive_a_generate_call():
     gc.collect()
     assert made and made[0]() is None, "the (in, out) copy of the head is still alive after generate returned"
     assert not any(torch.is_tensor(v) for v in vars(m).values() if not isinstance(v, dict)), "nothing kept on the model"
+
+
+# Prompts of different lengths in one batch: left padding, a mask, positions that skip the padding.
+
+TINY = GPTConfig(vocab_size=97, block_size=64, n_layer=2, n_head=2, n_embd=32)
+LENGTHS = (1, 5, 12, 3, 8)  # the longest is 12: every other row has some left padding, one of them 11 slots
+PAD = 7  # a pad id that is a real token: the mask, not the id, must keep it out
+
+
+def context_model(config: GPTConfig) -> GPT:
+    """A random GPT whose greedy tokens hang on positions and attention (both scaled up), so that a miscounted
+    position or a padding slot read changes them; the scaled embedding keeps each choice clear-cut."""
+    torch.manual_seed(0)
+    m = GPT(config).eval()
+    with torch.no_grad():
+        m.transformer.wte.weight.mul_(4)
+        m.transformer.wpe.weight.mul_(8)
+        for block in m.transformer.h:
+            block.attn.c_attn.weight.mul_(4)
+    return m
+
+
+@pytest.fixture(scope="module", params=[TINY, CONFIG], ids=["vocab97", "vocab500"])
+def ctx_model(request) -> GPT:
+    return context_model(request.param)
+
+
+def ragged(config: GPTConfig, lengths: tuple[int, ...] = LENGTHS, seed: int = 12) -> list[list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, config.vocab_size, (n,), generator=g).tolist() for n in lengths]
+
+
+def hf_left_padded(model: GPT, prompts: list[list[int]], n: int, eos_token_id: int | None = None) -> torch.Tensor:
+    """transformers' batched greedy generate, on the input_ids and attention_mask its tokenizer makes with
+    padding_side="left"; a finished row gets pad_token_id, which is the stop token here, as GPT-2 users set it."""
+    T = max(map(len, prompts))
+    pad = PAD if eos_token_id is None else eos_token_id
+    ids = torch.tensor([[pad] * (T - len(p)) + p for p in prompts])
+    mask = torch.tensor([[0] * (T - len(p)) + [1] * len(p) for p in prompts])
+    with torch.no_grad():
+        return hf_twin(model, eos_token_id).generate(ids, attention_mask=mask, max_new_tokens=n, do_sample=False,
+                                                     pad_token_id=pad)
+
+
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cached", "uncached"])
+def test_each_row_of_a_ragged_batch_equals_its_prompt_generated_alone(ctx_model, use_cache):
+    prompts, T = ragged(ctx_model.config), max(LENGTHS)
+    out = generate(ctx_model, prompts, 24, temperature=0, use_cache=use_cache, pad_token_id=PAD)
+    assert out.shape == (len(prompts), T + 24)
+    for i, p in enumerate(prompts):
+        alone = generate(ctx_model, torch.tensor([p]), 24, temperature=0, use_cache=use_cache)[0]
+        assert (out[i, : T - len(p)] == PAD).all(), f"prompt {i}: its left padding must hold pad_token_id"
+        got = out[i, T - len(p) :]
+        assert torch.equal(got, alone), (f"prompt {i} ({len(p)} tokens) differs from its solo generation from new "
+                                         f"token {int((got != alone).long().argmax()) - len(p)} on")
+
+
+def test_a_ragged_batch_equals_transformers_left_padded_generate(ctx_model):
+    prompts = ragged(ctx_model.config)
+    reference = hf_left_padded(ctx_model, prompts, 24)
+    for use_cache in (True, False):
+        out = generate(ctx_model, prompts, 24, temperature=0, use_cache=use_cache, pad_token_id=PAD)
+        rows = [i for i in range(len(prompts)) if not torch.equal(out[i], reference[i])]
+        assert not rows, f"use_cache={use_cache}: rows {rows} differ from transformers' left-padded batch"
+
+
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cached", "uncached"])
+def test_a_row_of_a_ragged_batch_stops_at_the_stop_token_while_the_others_go_on(ctx_model, use_cache):
+    prompts, T, n = ragged(ctx_model.config), max(LENGTHS), 30
+    free = generate(ctx_model, prompts, n, temperature=0, use_cache=use_cache)[:, T:]  # (B, n) with no stop token
+    # the stop token: the first token the shortest prompt makes that some other row never makes
+    eos = next(int(t) for t in free[0] if not all(int(t) in row.tolist() for row in free))
+    expected = free.clone()
+    for row in expected:  # up to and including its first stop token; the stop token repeated after it
+        if (row == eos).any():
+            row[int((row == eos).nonzero()[0]) :] = eos
+    assert not (expected == eos).any(dim=1).all(), "the test needs a row that never stops"
+    out = generate(ctx_model, prompts, n, temperature=0, use_cache=use_cache, eos_token_id=eos, pad_token_id=eos)
+    assert torch.equal(out[:, T:], expected), "a stopped row must repeat its stop token, the others must go on"
+    assert torch.equal(out, hf_left_padded(ctx_model, prompts, n, eos_token_id=eos)), "differs from transformers"
+
+
+def test_seeded_sampling_of_a_ragged_batch_is_reproducible(ctx_model):
+    prompts = ragged(ctx_model.config)
+    run = lambda seed: generate(ctx_model, prompts, 30, temperature=1.0, top_k=20,  # noqa: E731
+                                generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(run(0), run(0)), "the same seed must give the same samples"
+    assert not torch.equal(run(0), run(1)), "another seed must give other samples"
+
+
+def test_prompts_of_one_length_take_the_unpadded_path_with_no_mask(model, monkeypatch):
+    import gpt2_lib.generate as G
+
+    def no_mask(*args):
+        raise AssertionError("prompts of one length must not build a padding mask")
+
+    monkeypatch.setattr(G, "skip_padding", no_mask)
+    idx = prompts(3, 6, seed=13)
+    for use_cache in (True, False):
+        assert torch.equal(generate(model, idx.tolist(), 20, temperature=0, use_cache=use_cache),
+                           generate(model, idx, 20, temperature=0, use_cache=use_cache))
+    assert left_pad(idx.tolist())[1] is None
+
+
+def test_skip_padding_counts_positions_from_each_rows_first_token_and_hides_the_padding():
+    positions, mask = skip_padding(torch.tensor([0, 2]), torch.arange(4), 4)
+    assert positions.tolist() == [[0, 1, 2, 3], [0, 0, 0, 1]]
+    assert torch.equal(mask[0, 0], torch.ones(4, 4, dtype=torch.bool).tril()), "no padding: the causal mask"
+    assert mask[1, 0].int().tolist() == [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]], \
+        "a padded row: real tokens read from the first real slot, a padding slot only itself"
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([], "no prompts"),
+    ([[1, 2], []], "prompt 1 is empty"),
+    ([[1, 2], [3, CONFIG.vocab_size]], r"token ids must be in \[0, 499\]"),
+    ([[-1, 2], [3]], r"token ids must be in \[0, 499\]"),
+    ([1, 2, 3], r"prompt 0 must be a list of token ids, got 1; for one prompt, pass \[ids\]"),
+    ([[1.0, 2.0], [3.0]], "prompt 0 must hold integer token ids"),
+])
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cached", "uncached"])
+def test_a_bad_list_of_prompts_is_a_clear_error_at_the_call(model, bad, match, use_cache):
+    with pytest.raises(ValueError, match=match):
+        stream(model, bad, 5, temperature=0, use_cache=use_cache)  # no next(): the call itself must refuse
+    with pytest.raises(ValueError, match=match):
+        generate(model, bad, 5, temperature=0, use_cache=use_cache)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_graph_generation_of_a_ragged_batch_equals_eager_and_the_cpu():
+    m = context_model(TINY)
+    prompts = ragged(TINY)
+    on_cpu = generate(m, prompts, 40, temperature=0)
+    m = m.cuda()
+    graphed = generate(m, prompts, 40, temperature=0)
+    assert torch.equal(graphed, generate(m, prompts, 40, temperature=0, cuda_graph=False))
+    assert torch.equal(graphed.cpu(), on_cpu)
