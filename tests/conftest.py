@@ -11,6 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
+@pytest.fixture(autouse=True)
+def _no_mirror_unless_asked(monkeypatch):
+    """Unit tests see only the servers and folders they set up, not the offline mirror that tools/env.sh exports
+    (a test of the mirror sets GPT2_LIB_MIRROR itself)."""
+    monkeypatch.delenv("GPT2_LIB_MIRROR", raising=False)
+
+
 @pytest.fixture(scope="session")
 def shakespeare() -> str:
     from gpt2_lib.download import fetch_file

@@ -34,7 +34,9 @@ KIB = 1 if sys.platform != "darwin" else 1 / 1024  # ru_maxrss is in KiB on Linu
 # that held the text (286 MiB), its ids (171 MiB as uint16) or every chunk in flight at once would be far above.
 GROWTH_BOUND_MIB = 64
 
-# Runs in the child: prepare with 2 workers; each worker appends its pid and peak RSS to a log after every chunk.
+# Runs in the child, as a script file: prepare with 2 workers; each worker appends its pid and peak RSS to a log after
+# every chunk. prepare's pool spawns its workers, which run this file's top level again (not its __main__ block):
+# so the logging encoder is patched in there too, and found by name when the parent hands it to them.
 CHILD = r"""
 import json, os, resource, sys, time
 import gpt2_lib.data as data
@@ -42,22 +44,24 @@ import gpt2_lib.data as data
 source, out, chunk_chars, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 encode = data._encode
 
-def logged_encode(piece):  # pickled by name: the forked workers find it in their copy of __main__
+def logged_encode(piece):
     ids = encode(piece)
     with open(log, "a") as f:  # one short append per chunk: whole lines, even from two processes
         f.write(f"{os.getpid()} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
     return ids
 
 data._encode = logged_encode
-before = resource.getrusage(resource.RUSAGE_SELF)
-start = time.perf_counter()
-meta = data.prepare([source], out, %r, workers=2, chunk_chars=chunk_chars, progress=False)
-seconds = time.perf_counter() - start
-own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"meta": meta, "seconds": seconds, "pid": os.getpid(), "rss_after_import": before.ru_maxrss,
-                  "rss_peak": own.ru_maxrss, "workers_rss_peak": workers.ru_maxrss,
-                  "main_cpu": own.ru_utime + own.ru_stime - before.ru_utime - before.ru_stime,
-                  "workers_cpu": workers.ru_utime + workers.ru_stime}))
+
+if __name__ == "__main__":
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    meta = data.prepare([source], out, %r, workers=2, chunk_chars=chunk_chars, progress=False)
+    seconds = time.perf_counter() - start
+    own, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"meta": meta, "seconds": seconds, "pid": os.getpid(), "rss_after_import": before.ru_maxrss,
+                      "rss_peak": own.ru_maxrss, "workers_rss_peak": workers.ru_maxrss,
+                      "main_cpu": own.ru_utime + own.ru_stime - before.ru_utime - before.ru_stime,
+                      "workers_cpu": workers.ru_utime + workers.ru_stime}))
 """ % VAL_FRACTION
 
 
@@ -125,7 +129,9 @@ def prepared(corpus, tmp_path_factory):
         corpus.write(source)
         # chunk_chars = one unit (~1.1 MB, about the default): one chunk per unit, cut before the unit's last newline
         args = [str(source), str(out), str(corpus.unit_chars), str(log)]
-        proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, cwd=ROOT,
+        script = folder / "child.py"
+        script.write_text(CHILD)
+        proc = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, cwd=ROOT,
                               env=dict(os.environ), timeout=300)  # TIKTOKEN_CACHE_DIR as the tiktoken fixture set it
         assert proc.returncode == 0, f"prepare failed in the child process:\n{proc.stderr[-3000:]}"
         report = json.loads(proc.stdout.splitlines()[-1])
@@ -193,7 +199,7 @@ def test_prepare_of_300_mb_streams_through_two_workers_in_bounded_memory(prepare
     # RUSAGE_CHILDREN covers the workers only once the child has waited for them: it must be at least what they logged
     assert report["workers_rss_peak"] >= max(rss for _, rss in prepared.chunks), "the workers' memory went unmeasured"
     # RSS is counted from the child's peak right after `import gpt2_lib.data` (torch: ~219 MiB, whatever the input);
-    # a forked worker starts from at most that, sharing the pages.
+    # a spawned worker imports the same modules, so it starts from about that.
     base, size = mib(report["rss_after_import"]), prepared.size / 2**20
     for who, peak in (("the main process", mib(report["rss_peak"])), ("a worker", mib(report["workers_rss_peak"]))):
         assert peak - base < GROWTH_BOUND_MIB, (
