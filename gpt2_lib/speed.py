@@ -88,7 +88,8 @@ def checkpoint_blocks(model: GPT, enabled: bool = True) -> GPT:
     for block in model.transformer.h:
         if enabled:
             plain = type(block).forward  # the class's forward, so switching on twice does not nest
-            block.forward = types.MethodType(lambda self, x, f=plain: checkpoint(f, self, x, use_reentrant=False), block)
+            block.forward = types.MethodType(
+                lambda self, x, attn_mask=None, f=plain: checkpoint(f, self, x, attn_mask, use_reentrant=False), block)
         else:
             block.__dict__.pop("forward", None)  # back to the class's forward
     return model
