@@ -18,6 +18,26 @@ def _no_mirror_unless_asked(monkeypatch):
     monkeypatch.delenv("GPT2_LIB_MIRROR", raising=False)
 
 
+@pytest.fixture
+def read_only(monkeypatch):
+    """read_only(folder): writes under folder fail as the kernel fails them for anyone but root (tests run as root,
+    which a folder's mode does not stop)."""
+    real_open = os.open
+
+    def refuse(folder: Path) -> Path:
+        folder.chmod(0o555)
+
+        def open_as_the_kernel_would(path, *args, **kwargs):
+            if str(path).startswith(str(folder)):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", open_as_the_kernel_would)
+        return folder
+
+    return refuse  # monkeypatch puts os.open back after the test
+
+
 @pytest.fixture(scope="session")
 def shakespeare() -> str:
     from gpt2_lib.download import fetch_file

@@ -213,18 +213,10 @@ def test_classify_train_errors_are_one_line_with_exit_2_before_any_work(base, tm
         assert not (out / "config.json").exists()
 
 
-def test_classify_train_refuses_an_unwritable_folder(base, tmp_path, capsys, monkeypatch):
+def test_classify_train_refuses_an_unwritable_folder(base, tmp_path, capsys, read_only):
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
-    real_open = os.open
-
-    def open_as_the_kernel_would(path, *args, **kwargs):  # root ignores the mode: refuse as for anyone else
-        if str(path).startswith(str(locked)):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", open_as_the_kernel_would)
+    read_only(locked)
     try:
         code, stdout, err = classify(capsys, "train", "--data", write_jsonl(tmp_path / "d.jsonl", RECORDS),
                                      "--out", str(locked / "run"), "--init", str(base), "--device", "cpu")

@@ -125,21 +125,12 @@ def test_an_out_that_is_a_file_is_refused_before_loading(base, data, tmp_path, c
     assert (tmp_path / "o").read_text() == "notes"
 
 
-def test_an_out_that_cannot_be_written_is_refused_before_loading(base, data, tmp_path, capsys, monkeypatch):
-    import os
-
+def test_an_out_that_cannot_be_written_is_refused_before_loading(base, data, tmp_path, capsys, monkeypatch,
+                                                                  read_only):
     _refuse_to_load(monkeypatch)
     folder = tmp_path / "read-only"
     folder.mkdir()
-    folder.chmod(0o555)
-    real_open = os.open
-
-    def open_as_the_kernel_would(path, *args, **kwargs):  # root ignores the mode: refuse as for anyone else
-        if str(path).startswith(str(folder)):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", open_as_the_kernel_would)
+    read_only(folder)
     code, _, err = finetune(capsys, "--data", str(data), "--init", str(base), "--out", str(folder))
     folder.chmod(0o755)
     assert code == 2 and err.count("\n") == 1 and f"cannot write to {folder}" in err, err
