@@ -8,6 +8,7 @@ For each HTML page (served over http from the build folder) it checks:
 - no Python traceback or error output box is shown (myst-nb's error outputs, Sphinx's error messages);
 - every chapter whose notebook calls plt.show() shows its figures: at least one image in an output area per
   cell that calls plt.show() at top level;
+- every chapter shows at least 2 drawn diagrams (the SVGs of notebooks/figures/, drawn by tools/figures/);
 - every chapter page links to Colab at its own notebook (the badge and the launch button);
 and saves a full-page screenshot of each chapter page to _build/screenshots/<chapter>.png for a person to look at.
 
@@ -101,6 +102,8 @@ async () => {
     tracebacks: outputs.filter(e => e.innerText.includes('Traceback (most recent call last)'))
         .map(e => e.innerText.slice(0, 300)),
     output_images: document.querySelectorAll('.cell_output img').length,
+    diagrams: Array.from(document.querySelectorAll('article img'))
+        .filter(i => !i.closest('.cell_output') && /\/_images\/ch\d\d_[\w-]+\.svg$/.test(i.src)).length,
   };
 }
 """
@@ -187,6 +190,9 @@ def check(html_dir: Path, screenshots: Path, repo: str, branch: str) -> list[str
                     if report["output_images"] < need:
                         problems.append(f"{where} shows {report['output_images']} figure(s) in outputs, but "
                                         f"{need} cell(s) of {stem}.ipynb call plt.show()")
+                    if report["diagrams"] < 2:
+                        problems.append(f"{where} shows {report['diagrams']} drawn diagram(s); every chapter needs "
+                                        "at least 2 (tools/figures/)")
                     colab = f"https://colab.research.google.com/github/{repo}/blob/{branch}/notebooks/{stem}.ipynb"
                     n_colab = sum(1 for h in report["links"] if h == colab)
                     if n_colab < 2:
