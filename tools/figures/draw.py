@@ -3,6 +3,7 @@
     python tools/figures/draw.py            # redraw all, after editing a chNN.py
     python tools/figures/draw.py ch03       # redraw one chapter's
     python tools/figures/draw.py --check    # exit 1 if redrawing would change a file (tests/test_figures.py)
+    python tools/figures/draw.py ch03 --png /tmp/look   # also write PNGs there, to look at while drawing
 
 Each tools/figures/chNN.py has FIGURES: a dict from figure name (chNN_what) to the function that draws it.
 """
@@ -26,14 +27,18 @@ def chapters() -> list[str]:
     return sorted(p.stem for p in HERE.glob("ch[0-9][0-9].py"))
 
 
-def draw(chapter: str, out_dir: Path) -> list[Path]:
+def draw(chapter: str, out_dir: Path, png_dir: Path | None = None) -> list[Path]:
     """Draw one chapter's figures into out_dir; each function returns the figure, which is saved under its name."""
     module = importlib.import_module(chapter)
     paths = []
     for name, draw_figure in module.FIGURES.items():
         if not name.startswith(chapter + "_"):
             raise ValueError(f"{chapter}.py: figure {name!r} must be named {chapter}_<what>")
-        paths.append(style.save(draw_figure(), name, out_dir))
+        fig = draw_figure()
+        if png_dir is not None:
+            png_dir.mkdir(parents=True, exist_ok=True)
+            fig.savefig(png_dir / f"{name}.png", format="png", dpi=110, facecolor="white")
+        paths.append(style.save(fig, name, out_dir))
     return paths
 
 
@@ -41,11 +46,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="e.g. ch03 (default: all)")
     parser.add_argument("--check", action="store_true", help="compare with the committed SVGs instead of writing")
+    parser.add_argument("--png", type=Path, help="also write PNG copies into this folder, to look at")
     args = parser.parse_args()
     todo = args.chapters or chapters()
     if not args.check:
         for chapter in todo:
-            for path in draw(chapter, style.OUT_DIR):
+            for path in draw(chapter, style.OUT_DIR, args.png):
                 print(f"wrote {path.relative_to(HERE.parents[1])}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
