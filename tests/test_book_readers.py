@@ -155,6 +155,23 @@ def test_results_page_is_generated_from_saved_outputs_and_benchmarks():
         assert f"{{results-at-a-glance}} {part}" in intro, f"the intro no longer shows the {part}"
 
 
+def test_results_at_a_glance_shows_each_measurement_once_with_its_newest_value(tmp_path):
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import results_at_a_glance as results
+    finally:
+        sys.path.pop(0)
+    rows = [{"machine": "m", "impl": "a", "tokens_per_s": 1.0}, {"machine": "m", "impl": "b", "tokens_per_s": 2.0},
+            {"machine": "m", "ratio": 2.0}, {"machine": "m", "impl": "a", "tokens_per_s": 3.0},
+            {"machine": "m", "ratio": 1.5}]
+    path = tmp_path / "speed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (table,) = results.tables(path)
+    body = [line for line in table.splitlines() if line.startswith("| ") and "impl" not in line]
+    assert body == ["| a | 3 |", "| b | 2 |"], f"each measurement once, newest value, first place:\n{table}"
+    assert table.count("×**") == 1 and "1.50×" in table, f"only the newest ratio:\n{table}"
+
+
 # ---- GitHub Actions --------------------------------------------------------------------------------------------
 
 def _readme_command(script: str) -> str:

@@ -17,6 +17,7 @@ asks for each part with a directive::
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -35,8 +36,8 @@ def _text(output: dict) -> str:
 
 
 def headlines(notebooks: list[Path]) -> list[str]:
-    """Markdown for every chapter's cells tagged `headline`: a link to the chapter, then the saved output."""
-    parts = []
+    """A table row per chapter with cells tagged `headline`: a link to the chapter, then its saved output's lines."""
+    rows = []
     for path in notebooks:
         nb = json.loads(path.read_text(encoding="utf-8"))
         cells = [c for c in nb["cells"] if c["cell_type"] == "code" and "headline" in c.get("metadata", {}).get("tags", [])]
@@ -46,8 +47,9 @@ def headlines(notebooks: list[Path]) -> list[str]:
         text = "".join(_text(o) for c in cells for o in c.get("outputs", [])).strip("\n")
         if not text:
             raise ValueError(f"{path.name}: a cell tagged 'headline' has no saved output; run the chapter first")
-        parts.append(f"**{title}** ({{doc}}`/notebooks/{path.stem}`)\n\n```text\n{text}\n```\n")
-    return parts
+        lines = "<br>".join(f"<code>{html.escape(line)}</code>" for line in text.splitlines())
+        rows.append(f"| {{doc}}`{title} </notebooks/{path.stem}>` | {lines.replace('|', '&#124;')} |")
+    return ["| Chapter | What its check printed |", "|---|---|", *rows] if rows else []
 
 
 def _cell(v) -> str:
@@ -58,37 +60,47 @@ def _cell(v) -> str:
     return str(v).replace("|", "\\|")
 
 
-GROUP_BY = ("machine", "setting", "suite")  # one table per machine and setting (or benchmark suite)
+GROUP_BY = ("machine", "suite")  # one table per machine (or benchmark suite)
+KEY = ("setting", "run", "impl")  # what a row measures: a later row for the same thing replaces an earlier one
 DETAIL = {"settings", "loss_after", "attention", "seconds", "transformers", "identical_tokens", "bytes_per_token",
-          "tokens_per_step"}  # kept in the files, too fine-grained for a glance
+          "tokens_per_step", "session", "cpu_ms_per_step"}  # kept in the files, too fine-grained for a glance
+
+
+def latest(rows: list[dict]) -> list[dict]:
+    """Each measured thing once, with its newest value, where it first appeared (results files only grow)."""
+    kept: dict[tuple, dict] = {}
+    for r in rows:
+        kept[tuple(str(r.get(k, "")) for k in KEY) + ("ratio" in r,)] = r
+    return list(kept.values())
 
 
 def tables(path: Path) -> list[str]:
-    """One JSON-lines results file as compact markdown tables, one per (machine, setting or suite)."""
+    """One JSON-lines results file as compact markdown tables, one per machine (or suite), newest values only."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         key = tuple(str(r.get(k, "")) for k in GROUP_BY)
         groups.setdefault(key, []).append(r)
-    return [table(path, g) for g in groups.values()]
+    return [table(path, latest(g)) for g in groups.values()]
 
 
 def table(path: Path, rows: list[dict]) -> str:
     """A markdown table of rows from one results file: scalar columns only, constant ones moved to the caption."""
     keys = [k for k in dict.fromkeys(k for r in rows for k in r)
             if k not in DETAIL and not any(isinstance(r.get(k), (dict, list)) for r in rows)]
-    constant = [k for k in keys if len(rows) > 1 and all(k in r and r[k] == rows[0][k] for r in rows)]
-    columns = [k for k in keys if k not in constant and k != "ratio"]
-    caption = "; ".join(f"{k}: {_cell(rows[0][k])}" for k in constant)
-    lines = [f"*`{path.relative_to(ROOT).as_posix()}`*" + (f" — {caption}" if caption else ""), ""]
     measured = [r for r in rows if "ratio" not in r]
+    constant = [k for k in keys if len(measured) > 1 and all(k in r and r[k] == measured[0][k] for r in rows)]
+    columns = [k for k in keys if k not in constant and k != "ratio" and any(k in r for r in measured)]
+    caption = "; ".join(f"{k}: {_cell(measured[0][k])}" for k in constant)
+    lines = [f"*`gpt2_lib/results/{path.name}`*" + (f" — {caption}" if caption else ""), ""]
     if measured and columns:
         lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(_cell(r[k]) if k in r else "" for k in columns) + " |" for r in measured]
     for r in rows:
         if "ratio" in r:
             what = r.get("run") or "gpt2_lib / transformers"
-            lines.append(f"\n**{what}: {r['ratio']:.2f}×**")
+            setting = f" ({r['setting']})" if "setting" in r and "setting" not in constant else ""
+            lines.append(f"\n**{what}{setting}: {r['ratio']:.2f}×**")
     return "\n".join(lines) + "\n"
 
 
