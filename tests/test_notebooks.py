@@ -59,3 +59,38 @@ def test_ignored_outputs_are_tagged_and_say_why(path):
         assert "NBVAL_" not in src, f"{path.name} code cell {i}: use nbval's cell tags, not an NBVAL_ comment"
         if "nbval-ignore-output" in cell.get("metadata", {}).get("tags", []):
             assert re.search(r"^# [A-Z]", src, re.M), f"{path.name} code cell {i}: its output is not compared; say why"
+
+
+MACHINE_PATH = re.compile(r"(/work/|/root/|/home/|/tmp/|/Users/|site-packages|[A-Z]:\\)")
+
+
+def _output_text(output) -> str:
+    if "text" in output:
+        return "".join(output["text"])
+    data = output.get("data", {})
+    return "".join(data.get("text/plain", "")) + "".join(data.get("text/html", ""))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_show_no_machine_paths(path):
+    for i, cell in enumerate(_code(path)):
+        for output in cell["outputs"]:
+            found = MACHINE_PATH.search(_output_text(output))
+            assert not found, (f"{path.name} code cell {i} shows a path of the machine it ran on ({found.group(0)}...): "
+                               "print paths relative to a folder the reader knows")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_hold_no_progress_bars(path):
+    for i, cell in enumerate(_code(path)):
+        for output in cell["outputs"]:
+            text = _output_text(output)
+            assert not re.search(r"\d+%\|.*\|", text) and "it/s]" not in text, \
+                f"{path.name} code cell {i} stores a progress bar; the book's runs set TQDM_DISABLE=1"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_carry_no_execution_timestamps(path):
+    timed = [i for i, c in enumerate(_code(path)) if "execution" in c.get("metadata", {})]
+    assert not timed, (f"{path.name}: cells {timed[:5]} carry execution timestamps, which change on every run; "
+                       "tools/run_notebooks.py records none")

@@ -26,7 +26,9 @@ def run(path: Path, timeout: int = 900) -> float:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    # record_timing=False: no execution timestamps in the cells' metadata, so a re-run changes only what ran differently
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     nbformat.write(nb, path)
     return time.perf_counter() - t0
 
