@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import style
-from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, ORANGE, PURPLE, RED, YELLOW, arrow, box, canvas
+from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, ORANGE, RED, YELLOW, arrow, box, canvas
 
 # " café" through GPT-2's tokenizer (checked against tiktoken in the chapter): bytes, symbols, ranked merges, id.
 CAFE_BYTES = [32, 99, 97, 102, 195, 169]
@@ -14,6 +13,19 @@ CAFE_ID = 40304
 # The rank in vocab.bpe of every adjacent pair that encoding " café" meets (absent: no such merge).
 CAFE_RANKS = {("Ġ", "c"): 13, ("c", "a"): 6632, ("a", "f"): 1622, ("Ã", "©"): 2378, ("Ġc", "a"): 1019,
               ("Ġca", "f"): 19689, ("Ġcaf", "Ã©"): 40048}
+
+
+def merge(symbols, pair) -> tuple[str, ...]:
+    """Join each non-overlapping occurrence of pair, left to right, as the chapter's merge and encoder.py do."""
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            out.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return tuple(out)
 
 
 def symbol_strip(ax, x: float, y: float, symbols, *, w: float = 0.42, h: float = 0.34, fc=BLUE, fontsize=10,
@@ -47,7 +59,7 @@ def draw_bytes_to_symbols():
             fontsize=11, round_=False)
         x += n * w
     bx = symbol_strip(ax, x0, rows["bytes"], [str(b) for b in CAFE_BYTES], w=w, fc=ORANGE)
-    sx = symbol_strip(ax, x0, rows["symbols"], CAFE_SYMBOLS, w=w, fc=BLUE, fontsize=11)
+    symbol_strip(ax, x0, rows["symbols"], CAFE_SYMBOLS, w=w, fc=BLUE, fontsize=11)
     for c in bx:
         arrow(ax, (c, rows["text"] - 0.2), (c, rows["bytes"] + 0.18), color=MUTED, lw=0.8)
         arrow(ax, (c, rows["bytes"] - 0.18), (c, rows["symbols"] + 0.18), color=MUTED, lw=0.8)
@@ -74,18 +86,7 @@ def toy_training(steps: int = 4):
             for pair in zip(symbols, symbols[1:]):
                 counts[pair] += n
         best = max(counts, key=counts.get)  # ties go to the pair seen first, as in the chapter's train_bpe
-        merged = Counter()
-        for symbols, n in chunks.items():
-            out, i = [], 0
-            while i < len(symbols):
-                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                    out.append(symbols[i] + symbols[i + 1])
-                    i += 2
-                else:
-                    out.append(symbols[i])
-                    i += 1
-            merged[tuple(out)] = n
-        chunks = merged
+        chunks = Counter({merge(symbols, best): n for symbols, n in chunks.items()})
         history.append((counts.most_common(3), best, dict(chunks)))
     return history
 
@@ -154,17 +155,9 @@ def draw_merge_by_rank():
             label = f"{pair[0]}+{pair[1]}: " + ("—" if rank is None else f"{rank:,}")
             chosen = pair == best
             ax.text(x, y, label, va="center", fontsize=9, color=RED if chosen else INK,
-                        fontweight="bold" if chosen else "normal")
+                    fontweight="bold" if chosen else "normal")
             x += 0.25 + 0.075 * len(label)
-        merged, i = [], 0
-        while i < len(symbols):
-            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                merged.append(symbols[i] + symbols[i + 1])
-                i += 2
-            else:
-                merged.append(symbols[i])
-                i += 1
-        symbols = merged
+        symbols = merge(symbols, best)
     ax.text(0.15, 0.25, "a+f (1,622) outranks Ã+© (2,378) but never merges: Ġc+a (1,019) takes the a first. "
             "f+Ã has no rank at all.", fontsize=9, color=ACCENT)
     return fig

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from matplotlib.patches import Rectangle
 
-import style
-from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, ORANGE, PURPLE, RED, YELLOW, arrow, box, canvas, grid
+from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, ORANGE, PURPLE, RED, arrow, box, canvas, grid
 
 # The chapter's toy table: torch.manual_seed(123); nn.Embedding(6, 3), rounded to 2 decimals; ids [2, 3, 5, 1].
 TOY_W = [[0.34, -0.18, -0.17], [0.92, 1.58, 1.30], [1.28, -0.20, -0.16], [-0.40, 0.97, -1.15],

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.patches import Rectangle
 
-import style
-from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, ORANGE, PURPLE, RED, YELLOW, arrow, box, canvas
+from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, ORANGE, PURPLE, YELLOW, arrow, box, canvas
 
 # The chapter's toy example: four tokens of width 3, d_k = 2, weights from default_rng(123) (sections 1-5).
 X = np.array([[1.0, 0.0, 1.0], [0.0, 2.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from matplotlib.patches import Circle
 
-import style
-from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, ORANGE, PURPLE, RED, YELLOW, arrow, box, canvas
+from style import ACCENT, BLUE, GREEN, GREY, INK, MUTED, PURPLE, RED, YELLOW, arrow, box, canvas
 
 
 def plus(ax, x: float, y: float, r: float = 0.14, ec: str = INK) -> None:
