@@ -75,16 +75,16 @@ def draw_kv_cache():
 
     # Attention for the new query, over positions 0..t only; later slots are allocated but still empty.
     ax.plot([k_x0, k_x0 + (t + 1) * cell], [row_y - 0.55] * 2, color=ACCENT, lw=1.2)
-    ax.text(k_x0, row_y - 0.72, "scores = q4 · k0…k4,  softmax → w0…w4", ha="left", va="center", fontsize=9,
-            color=ACCENT)
+    ax.text(k_x0, row_y - 0.64, "scores q4 · kj / √head_size for j = 0…4,\nsoftmax → weights w0…w4", ha="left",
+            va="top", fontsize=9, color=ACCENT)
     ax.plot([v_x0, v_x0 + (t + 1) * cell], [row_y - 0.55] * 2, color=ACCENT, lw=1.2)
-    ax.text(v_x0, row_y - 0.72, "y4 = w0·v0 + … + w4·v4", ha="left", va="center", fontsize=9, color=ACCENT)
+    ax.text(v_x0, row_y - 0.64, "y4 = w0·v0 + … + w4·v4", ha="left", va="top", fontsize=9, color=ACCENT)
 
     # Legend.
     for i, (fc, ls, label) in enumerate([(BLUE, "-", "computed at earlier steps, read from the cache"),
                                          (ORANGE, "-", "computed now, written at cache.pos"),
                                          ("white", ":", "preallocated up to block_size, still empty")]):
-        x = (0.2, 3.5, 6.3)[i]
+        x = (0.15, 3.3, 5.85)[i]
         ax.add_patch(Rectangle((x, 0.2), 0.22, 0.22, fc=fc, ec=INK, lw=0.7, ls=ls))
         ax.text(x + 0.3, 0.31, label, ha="left", va="center", fontsize=8)
     return fig
