@@ -5,5 +5,6 @@ source "$(dirname "$0")/env.sh"
 # fall back to random weights in the same layout and say so in a banner; set GPT2_LIB_SYNTHETIC_WEIGHTS=0 to make
 # a missing download an error instead (what a build that publishes the book should do).
 export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"
+export TQDM_DISABLE=1  # as in CI and tools/run_notebooks.sh: a progress bar would be stored as stderr in the page
 jb build . -W -n --keep-going "$@"
 echo "open _build/html/index.html"
