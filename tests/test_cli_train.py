@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from gpt2_lib.__main__ import main
-from gpt2_lib.data import prepare
+from gpt2_lib.prepare import prepare
 from gpt2_lib.train import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent

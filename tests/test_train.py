@@ -147,7 +147,7 @@ def test_a_run_killed_with_sigkill_and_resumed_gives_the_same_loss_curve(tmp_pat
     data = tmp_path / "data"
     text = "".join(f"Row {i} of a small test corpus, with some words that repeat.\n" for i in range(150))
     (tmp_path / "t.txt").write_text(text)
-    from gpt2_lib.data import prepare
+    from gpt2_lib.prepare import prepare
 
     prepare([tmp_path / "t.txt"], data, progress=False)
     whole = _cli_train(data, tmp_path / "whole")  # the reference, uninterrupted, running alongside
