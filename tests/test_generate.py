@@ -177,6 +177,7 @@ def test_an_empty_prompt_is_an_error(model):
         generate(model, torch.zeros(1, 0, dtype=torch.long), 5)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_generation_equals_eager_generation(model):
     m = GPT(CONFIG).cuda().eval()
@@ -388,6 +389,7 @@ def test_a_bad_list_of_prompts_is_a_clear_error_at_the_call(model, bad, match, u
         generate(model, bad, 5, temperature=0, use_cache=use_cache)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_generation_of_a_ragged_batch_equals_eager_and_the_cpu():
     m = context_model(TINY)

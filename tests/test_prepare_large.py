@@ -23,6 +23,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # a 300 MB corpus
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_BYTES = 300 * 10**6
 VAL_FRACTION = 0.1

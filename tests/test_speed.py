@@ -75,6 +75,7 @@ def test_graph_step_says_what_it_needs():
             graph_step(lambda: torch.zeros(()), optimizer)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs: needs a CUDA GPU")
 def test_graph_step_replays_compute_what_plain_steps_compute():
     torch.manual_seed(0)
