@@ -71,3 +71,20 @@ def test_train_options_default_to_train_config_defaults():
 def test_every_train_config_field_can_be_set_from_the_command_line(option, value, field, expected):
     args = _train_args(option, *([value] if value else []))
     assert getattr(args, field) == expected, f"{option} {value or ''} set {field}={getattr(args, field)!r}"
+
+
+def _default(module: str, function: str, argument: str):
+    """The default of a function's argument, read from the module's source (tf_gpt's import would load TensorFlow)."""
+    tree = ast.parse((ROOT / "gpt2_lib" / f"{module}.py").read_text(encoding="utf-8"))
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
+    args = node.args
+    for arg, default in [*zip(args.args[::-1], args.defaults[::-1]), *zip(args.kwonlyargs, args.kw_defaults)]:
+        if arg.arg == argument:
+            return ast.literal_eval(default)
+    raise AssertionError(f"{module}.{function} has no default for {argument}")
+
+
+def test_the_generate_functions_share_one_default_temperature():
+    defaults = {f"{m}.{f}": _default(m, f, "temperature") for m, f in
+                [("generate", "generate"), ("generate", "stream"), ("numpy_gpt", "generate"), ("tf_gpt", "generate")]}
+    assert len(set(defaults.values())) == 1, f"default temperatures differ: {defaults}"
