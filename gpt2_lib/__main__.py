@@ -11,6 +11,7 @@ import shlex
 import signal
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 
 def _positive_int(text: str) -> int:
@@ -219,11 +220,26 @@ OOM_HINTS = {"train": "lower --batch-size (and raise --grad-accum to keep the to
              "classify": "lower --batch-size or --max-length, or --train head"}
 
 
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _expected(e: BaseException) -> bool:
+    """Whether an error is one the user can act on: raised by gpt2_lib itself (its messages say what to do), an OSError
+    naming a file (the disk), or a GPU out of memory. Anything else is a bug, and keeps its traceback."""
+    torch = sys.modules.get("torch")
+    if (torch is not None and isinstance(e, torch.cuda.OutOfMemoryError)) or (isinstance(e, OSError) and e.filename):
+        return True
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:  # the frame that raised it
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser(argv).parse_args(argv)
     # Exit codes: 2 for bad usage (a setting or an input that cannot work; argparse's code too), 1 for a failure at
-    # run time. Anything else keeps its traceback.
+    # run time. Only errors the user can act on become one line (see _expected); anything else keeps its traceback.
     command = _function(COMMANDS[args.command][2])
     try:
         command(args)
@@ -241,16 +257,17 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + e.signum
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as e:  # a setting, or a file the user named: bad usage
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError) as e:  # the disk, the network, another run, the GPU: a failure at run time
+    except (ValueError, OSError, RuntimeError) as e:
+        if not _expected(e):
+            raise  # a bug, here or in a library below: its traceback says where
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):
-            print(f"error: {str(e).splitlines()[0]}\nhint: {OOM_HINTS.get(args.command, 'free GPU memory')}", file=sys.stderr)
+            print(f"error: {str(e).splitlines()[0]}\nhint: {OOM_HINTS.get(args.command, 'free GPU memory')}",
+                  file=sys.stderr)
         else:
             print(f"error: {e}", file=sys.stderr)
-        return 1
+        # a setting, or a file the user named, is bad usage; the disk, the network, another run, the GPU fail at run time
+        return 2 if isinstance(e, (ValueError, FileNotFoundError)) else 1
     return 0
 
 

@@ -653,8 +653,9 @@ def load_model(spec: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
     if str(spec) in RELEASES:
         return from_pretrained(str(spec), dropout=dropout)
     if not Path(spec).exists():
-        raise FileNotFoundError(f"{spec} is neither a release ({', '.join(RELEASES)}) nor a folder with config.json "
-                                "and model.safetensors")
+        raise FileNotFoundError(f"no checkpoint folder at {spec}, and {str(spec)!r} is neither a release "
+                                f"({', '.join(RELEASES)}): give one of those, or a folder with config.json and "
+                                "model.safetensors (save_pretrained's, or a checkpoint-NNNNNN of a `train` run)")
     return load_pretrained(spec, dropout=dropout)
 
 

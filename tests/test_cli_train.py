@@ -224,6 +224,17 @@ def test_an_unexpected_error_keeps_its_traceback(data, tmp_path, monkeypatch):
         main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY, "--max-steps", "2"])
 
 
+def test_a_value_error_from_outside_the_library_keeps_its_traceback(data, tmp_path, monkeypatch):
+    import gpt2_lib.train
+
+    def bug_below(*args, **kwargs):  # as a ValueError that torch or NumPy raise on a bug of ours would
+        raise ValueError("a bug below the library")
+
+    monkeypatch.setattr(gpt2_lib.train, "train", bug_below)
+    with pytest.raises(ValueError, match="a bug below the library"):
+        main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY, "--max-steps", "2"])
+
+
 def test_a_reader_that_stops_early_gets_no_broken_pipe_noise(tmp_path):
     (tmp_path / "t.txt").write_text(TEXT)
     proc = subprocess.Popen([sys.executable, "-m", "gpt2_lib", "prepare", "--input", str(tmp_path / "t.txt"), "--out",
