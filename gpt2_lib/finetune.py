@@ -16,7 +16,7 @@ import torch
 
 from gpt2_lib.data import IGNORE_INDEX  # targets with this id are not scored
 from gpt2_lib.model import GPT
-from gpt2_lib.train import load_model, write_metrics
+from gpt2_lib.train import TrainConfig, load_model, run_folder, train, write_metrics
 
 EOT = 50256  # GPT-2's <|endoftext|>: ends every response (so the model learns to stop) and pads the batches
 FIELDS = ("instruction", "input", "output")
@@ -254,7 +254,6 @@ def finetune_command(args: argparse.Namespace) -> dict:
     is an error before any training, and a second run into it fails at once.
     """
     from gpt2_lib.device import pick_device
-    from gpt2_lib.train import run_folder
 
     if args.lora_rank < 0:
         raise ValueError(f"--lora-rank must be >= 0 (0 means full fine-tuning), got {args.lora_rank}")
@@ -269,9 +268,7 @@ def finetune_command(args: argparse.Namespace) -> dict:
 def _finetune(args: argparse.Namespace, out: Path) -> dict:
     """finetune_command's work, in the output folder it holds."""
     from gpt2_lib.lora import apply_lora, merge_lora, save_lora
-    from gpt2_lib.pretrained import save_pretrained
-    from gpt2_lib.pretrained import usual_file_modes
-    from gpt2_lib.train import TrainConfig, train
+    from gpt2_lib.pretrained import save_pretrained, usual_file_modes
 
     records = load_records(args.data)[: args.limit]
     train_records, val_records, _ = split_records(records)
