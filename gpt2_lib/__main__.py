@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import importlib
 import os
 import shlex
 import signal
 import sys
+from dataclasses import fields
+from pathlib import Path
 
 
 def _positive_int(text: str) -> int:
@@ -18,10 +21,41 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+# name -> (help, the function that adds its options, the function that runs it); both are looked up only for the
+# command given, so `--help` imports no torch, nor does `prepare`
+COMMANDS = {
+    "generate": ("stream text from a model, token by token", "_add_generate", "generate_command"),
+    "prepare": ("tokenize text files into train.bin / val.bin (uint16) for `train`", "_add_prepare", "prepare_command"),
+    "train": ("train a GPT on a folder written by `prepare`; --resume continues a run", "_add_train", "train_command"),
+    "finetune": ("fine-tune a GPT-2 on instruction data (all weights, or LoRA adapters) and save it for "
+                 "`generate --instruction`", "gpt2_lib.finetune:add_finetune_arguments",
+                 "gpt2_lib.finetune:finetune_command"),
+    "classify": ("fine-tune a GPT-2 as a text classifier (classify train), or label texts with one (classify "
+                 "predict)", "gpt2_lib.classify:add_classify_arguments", "gpt2_lib.classify:classify_command"),
+}
+
+
+def _function(name: str):
+    """A function of this module by name, or `module:name` of another, imported only now."""
+    if ":" not in name:
+        return globals()[name]
+    module, attr = name.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser, with the options of the command in argv only (its first argument that is not an option)."""
     parser = argparse.ArgumentParser(prog="python -m gpt2_lib", description="GPT-2 From Scratch, from the terminal.")
     commands = parser.add_subparsers(dest="command", required=True)
-    gen = commands.add_parser("generate", help="stream text from a model, token by token")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (help, add_arguments, _) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help)
+        if name == chosen:
+            _function(add_arguments)(sub)
+    return parser
+
+
+def _add_generate(gen: argparse.ArgumentParser) -> None:
     source = gen.add_mutually_exclusive_group()
     source.add_argument("--model", default=None, help="OpenAI's release: gpt2, gpt2-medium, gpt2-large, gpt2-xl "
                                                       "(the default is gpt2 when no --checkpoint is given)")
@@ -39,43 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--top-p", type=float, default=None)
     gen.add_argument("--seed", type=int, default=None, help="fix the sampling, for reproducible output")
     gen.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
-    _add_prepare(commands)
-    _add_train(commands)
-    _add_finetune(commands)
-    _add_classify(commands)
-    return parser
 
 
-# chapter 9: `finetune`; its options and its logic live in gpt2_lib.finetune
-def _add_finetune(commands) -> None:
-    from gpt2_lib.finetune import add_finetune_arguments
-
-    add_finetune_arguments(commands.add_parser("finetune", help="fine-tune a GPT-2 on instruction data (all weights, "
-                                               "or LoRA adapters) and save it for `generate --instruction`"))
-
-
-def finetune_command(args: argparse.Namespace) -> None:
-    from gpt2_lib.finetune import finetune_command as run
-
-    run(args)
-
-
-# chapter 12: `classify train` and `classify predict`; their options and logic live in gpt2_lib.classify
-def _add_classify(commands) -> None:
-    from gpt2_lib.classify import add_classify_arguments
-
-    add_classify_arguments(commands.add_parser("classify", help="fine-tune a GPT-2 as a text classifier "
-                                               "(classify train), or label texts with one (classify predict)"))
-
-
-def classify_command(args: argparse.Namespace) -> None:
-    from gpt2_lib.classify import classify_command as run
-
-    run(args)
-
-
-def _add_prepare(commands) -> None:
-    prep = commands.add_parser("prepare", help="tokenize text files into train.bin / val.bin (uint16) for `train`")
+def _add_prepare(prep: argparse.ArgumentParser) -> None:
     prep.add_argument("--input", nargs="+", required=True, metavar="FILE", help="UTF-8 text files; each ends "
                       "with <|endoftext|>")
     prep.add_argument("--out", required=True, metavar="DIR", help="folder for train.bin, val.bin and meta.json")
@@ -85,10 +85,47 @@ def _add_prepare(commands) -> None:
     prep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _add_train(commands) -> None:
-    tr = commands.add_parser("train", help="train a GPT on a folder written by `prepare`; --resume continues a run")
+# `train`'s options are TrainConfig's fields, with its defaults; here are only their other names and their help
+TRAIN_NAMES = {"out_dir": ["--out"], "learning_rate": ["--learning-rate", "--lr"],
+               "grad_accum_steps": ["--grad-accum-steps", "--grad-accum"]}
+TRAIN_HELP = {
+    "out_dir": "metrics.jsonl and checkpoint-NNNNNN/ go here",
+    "block_size": "tokens per sequence (None: the model's)",
+    "grad_accum_steps": "micro-batches per update",
+    "learning_rate": "peak learning rate",
+    "min_lr": "the floor of the cosine (None: learning rate / 10)",
+    "lr_decay_steps": "where the cosine reaches --min-lr (None: --max-steps)",
+    "grad_clip": "clip the gradient norm to this; 0 turns clipping off",
+    "patience": "early stopping: evaluations without a better val loss",
+    "save_every": "steps between checkpoints (always at the end)",
+    "resume": "continue from the last checkpoint in --out, with the same settings: only --max-steps, --patience, "
+              "the eval and save settings, --device, --dtype and --compile may change (another --lr, "
+              "--warmup-steps, --weight-decay, ... is refused)",
+    "device": "auto (cuda > mps > cpu), cuda, mps or cpu",
+    "dtype": "auto (bf16 on GPUs that have it, else fp16 with a grad scaler; fp32 on CPU), bf16, fp16, fp32",
+    "compile": "torch.compile the model",
+    "progress": "a progress bar (--no-progress: none)",
+}
+TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_train_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, with its default: `learning_rate` is --learning-rate (or --lr)."""
+    from gpt2_lib.train import TrainConfig
+
+    for f in fields(TrainConfig):
+        names = TRAIN_NAMES.get(f.name, [f"--{f.name.replace('_', '-')}"])
+        kind = f.type.split(" | ")[0]  # "int | None": an int, or the default None
+        extra = {"action": argparse.BooleanOptionalAction} if kind == "bool" else {"type": TYPES[kind]}
+        if f.name == "out_dir":
+            extra |= {"required": True, "metavar": "DIR"}
+        help = TRAIN_HELP.get(f.name, "")
+        parser.add_argument(*names, dest=f.name, default=f.default, **extra,
+                            help=f"{help} (default: %(default)s)" if help else "default: %(default)s")
+
+
+def _add_train(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--data", required=True, metavar="DIR", help="a folder written by `prepare`")
-    tr.add_argument("--out", required=True, metavar="DIR", help="metrics.jsonl and checkpoint-NNNNNN/ go here")
     tr.add_argument("--model", default=None, help="the architecture to train from scratch: tiny (default), gpt2, "
                     "gpt2-medium, gpt2-large, gpt2-xl")
     init = tr.add_mutually_exclusive_group()
@@ -99,37 +136,8 @@ def _add_train(commands) -> None:
     for name in ("n_layer", "n_head", "n_embd"):
         tr.add_argument(f"--{name.replace('_', '-')}", type=_positive_int, default=None,
                         help=f"override the preset's {name} (training from scratch only)")
-    tr.add_argument("--max-steps", type=int, default=1000)
-    tr.add_argument("--batch-size", type=int, default=8)
-    tr.add_argument("--block-size", type=int, default=None, help="default: the model's")
-    tr.add_argument("--grad-accum", type=int, default=1, help="micro-batches per update")
-    tr.add_argument("--lr", type=float, default=6e-4, help="peak learning rate")
-    tr.add_argument("--min-lr", type=float, default=None, help="default: lr / 10")
-    tr.add_argument("--warmup-steps", type=int, default=0)
     tr.add_argument("--dropout", type=float, default=0.0)
-    tr.add_argument("--weight-decay", type=float, default=0.1)
-    tr.add_argument("--grad-clip", type=float, default=1.0, help="0 turns clipping off")
-    tr.add_argument("--eval-every", type=int, default=100)
-    tr.add_argument("--eval-batches", type=int, default=10)
-    tr.add_argument("--patience", type=int, default=None, help="early stopping: evaluations without a better val loss")
-    tr.add_argument("--save-every", type=int, default=None, help="steps between checkpoints (always at the end)")
-    tr.add_argument("--seed", type=int, default=1337)
-    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out, with the same "
-                    "settings: only --max-steps, --patience, the eval and save settings, --device, --dtype and "
-                    "--compile may change (another --lr, --warmup-steps, --weight-decay, ... is refused)")
-    tr.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cuda, mps or cpu")
-    tr.add_argument("--dtype", default="auto", help="auto (bf16 on GPUs that have it, else fp16 with a grad scaler; "
-                    "fp32 on CPU), bf16, fp16, fp32")
-    tr.add_argument("--compile", action="store_true", help="torch.compile the model")
-    tr.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _load(args: argparse.Namespace):
-    from gpt2_lib import pretrained
-
-    if args.checkpoint:
-        return pretrained.load_pretrained(args.checkpoint)
-    return pretrained.from_pretrained(args.model or "gpt2")
+    add_train_config_arguments(tr)
 
 
 def generate_command(args: argparse.Namespace) -> None:
@@ -139,9 +147,10 @@ def generate_command(args: argparse.Namespace) -> None:
     from gpt2_lib.device import pick_device
     from gpt2_lib.generate import stream
     from gpt2_lib.tokenizer import get_tokenizer
+    from gpt2_lib.train import load_model
 
     device = pick_device(args.device)
-    model = _load(args).to(device)
+    model = load_model(args.checkpoint or args.model or "gpt2").to(device)
     tok = get_tokenizer()
     if model.config.vocab_size != tok.n_vocab:
         raise ValueError(f"the model has a vocabulary of {model.config.vocab_size} tokens, not GPT-2's {tok.n_vocab}: "
@@ -172,7 +181,7 @@ def generate_command(args: argparse.Namespace) -> None:
 
 
 def prepare_command(args: argparse.Namespace) -> None:
-    from gpt2_lib.data import prepare
+    from gpt2_lib.prepare import prepare
 
     meta = prepare(args.input, args.out, args.val_fraction, workers=args.workers, progress=not args.no_progress)
     print(f"{args.out}: {meta['train_tokens']:,} train and {meta['val_tokens']:,} val tokens")
@@ -182,22 +191,16 @@ def train_command(args: argparse.Namespace) -> None:
     """Train from the command line; under `torchrun --nproc_per_node=N -m gpt2_lib train ...`, data parallel."""
     import torch
 
+    from gpt2_lib.distributed import DataParallel, init_from_env
     from gpt2_lib.train import TrainConfig, train, train_setup
 
-    cfg = TrainConfig(max_steps=args.max_steps, batch_size=args.batch_size, block_size=args.block_size,
-                      grad_accum_steps=args.grad_accum, learning_rate=args.lr, min_lr=args.min_lr,
-                      warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-                      eval_every=args.eval_every, eval_batches=args.eval_batches, patience=args.patience,
-                      seed=args.seed, out_dir=args.out, save_every=args.save_every, resume=args.resume,
-                      device=args.device, dtype=args.dtype, compile=args.compile, progress=not args.no_progress)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     overrides = {k: getattr(args, k) for k in ("n_layer", "n_head", "n_embd") if getattr(args, k) is not None}
     model, train_ids, val_ids = train_setup(args.data, cfg, args.model, init=args.init,
                                             init_checkpoint=args.init_checkpoint, dropout=args.dropout, **overrides)
-    from gpt2_lib.distributed import init_from_env
-
     rank = init_from_env(args.device)  # None unless torchrun started several processes
     try:
-        history = train(model, cfg, train_ids, val_ids, rank=rank)
+        history = train(model, cfg, train_ids, val_ids, parallel=DataParallel(rank) if rank else None)
     finally:
         if rank:
             torch.distributed.destroy_process_group()
@@ -206,7 +209,7 @@ def train_command(args: argparse.Namespace) -> None:
     last = history[-1] if history else {}
     val = next((r["val_loss"] for r in reversed(history) if "val_loss" in r), float("nan"))
     print(f"step {last.get('step', 0)}: train loss {last.get('train_loss', float('nan')):.4f}, val loss {val:.4f}; "
-          f"metrics and checkpoint in {args.out}")
+          f"metrics and checkpoint in {args.out_dir}")
 
 
 # what to try when the GPU runs out of memory, by command
@@ -217,13 +220,27 @@ OOM_HINTS = {"train": "lower --batch-size (and raise --grad-accum to keep the to
              "classify": "lower --batch-size or --max-length, or --train head"}
 
 
+PACKAGE = Path(__file__).resolve().parent
+
+
+def _expected(e: BaseException) -> bool:
+    """Whether an error is one the user can act on: raised by gpt2_lib itself (its messages say what to do), an OSError
+    naming a file (the disk), or a GPU out of memory. Anything else is a bug, and keeps its traceback."""
+    torch = sys.modules.get("torch")
+    if (torch is not None and isinstance(e, torch.cuda.OutOfMemoryError)) or (isinstance(e, OSError) and e.filename):
+        return True
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:  # the frame that raised it
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(argv)
+    args = _parser(argv).parse_args(argv)
     # Exit codes: 2 for bad usage (a setting or an input that cannot work; argparse's code too), 1 for a failure at
-    # run time. Anything else keeps its traceback.
-    command = {"generate": generate_command, "prepare": prepare_command, "train": train_command,
-               "finetune": finetune_command, "classify": classify_command}[args.command]
+    # run time. Only errors the user can act on become one line (see _expected); anything else keeps its traceback.
+    command = _function(COMMANDS[args.command][2])
     try:
         command(args)
         sys.stdout.flush()  # here, not at exit: a reader that stopped early (`| head`) is handled below
@@ -240,16 +257,17 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + e.signum
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError) as e:  # a setting, or a file the user named: bad usage
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (OSError, RuntimeError) as e:  # the disk, the network, another run, the GPU: a failure at run time
+    except (ValueError, OSError, RuntimeError) as e:
+        if not _expected(e):
+            raise  # a bug, here or in a library below: its traceback says where
         torch = sys.modules.get("torch")
         if torch is not None and isinstance(e, torch.cuda.OutOfMemoryError):
-            print(f"error: {str(e).splitlines()[0]}\nhint: {OOM_HINTS.get(args.command, 'free GPU memory')}", file=sys.stderr)
+            print(f"error: {str(e).splitlines()[0]}\nhint: {OOM_HINTS.get(args.command, 'free GPU memory')}",
+                  file=sys.stderr)
         else:
             print(f"error: {e}", file=sys.stderr)
-        return 1
+        # a setting, or a file the user named, is bad usage; the disk, the network, another run, the GPU fail at run time
+        return 2 if isinstance(e, (ValueError, FileNotFoundError)) else 1
     return 0
 
 

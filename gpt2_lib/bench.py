@@ -47,6 +47,23 @@ def hf_model(cfg: GPTConfig):
     return GPT2LMHeadModel(hf_cfg)
 
 
+def _time(timed_step, steps: int, name: str) -> tuple[float, float, torch.Tensor]:
+    """ms/step (the median time between CUDA events recorded between steps run back to back), the CPU's ms/step,
+    and the last loss; one step first, to check the loss is finite."""
+    loss = timed_step()
+    torch.cuda.synchronize()
+    assert torch.isfinite(loss), f"{name}: loss is {loss}"
+    events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
+    events[0].record()
+    t0 = time.perf_counter()
+    for event in events[1:]:  # back to back: the CPU queues the next step while the GPU runs this one
+        loss = timed_step()
+        event.record()
+    cpu_ms = (time.perf_counter() - t0) / steps * 1000  # close to ms/step: the CPU, not the GPU, sets the pace
+    torch.cuda.synchronize()
+    return statistics.median(a.elapsed_time(b) for a, b in zip(events, events[1:])), cpu_ms, loss
+
+
 def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = True, bf16: bool = True,
         flash: bool = True, compile: bool = True, fused: bool = True, batch: int = 16, accum: int = 1,
         compile_mode: str | None = None, cudnn_attention: bool = False, coordinate_descent: bool = False,
@@ -102,18 +119,7 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
         for _ in range(warmup):
             step()
         timed_step = step
-    loss = timed_step()
-    torch.cuda.synchronize()
-    assert torch.isfinite(loss), f"{name}: loss is {loss}"
-    events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
-    events[0].record()
-    t0 = time.perf_counter()
-    for event in events[1:]:  # back to back: the CPU queues the next step while the GPU runs this one
-        loss = timed_step()
-        event.record()
-    cpu_ms = (time.perf_counter() - t0) / steps * 1000  # close to ms/step: the CPU, not the GPU, sets the pace
-    torch.cuda.synchronize()
-    ms = statistics.median(a.elapsed_time(b) for a, b in zip(events, events[1:]))
+    ms, cpu_ms, loss = _time(timed_step, steps, name)
     tokens = accum * batch * T
     tok_s = tokens / (ms / 1000)
     mfu = flops_per_token(cfg, n_params, T) * tok_s / H100_BF16_PEAK

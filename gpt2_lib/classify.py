@@ -273,12 +273,12 @@ def classify_command(args: argparse.Namespace) -> dict | None:
 
 def _train(args: argparse.Namespace, records: list[dict], labels: list[str], out: Path, device: torch.device) -> dict:
     """classify train's work, in the output folder it holds: split per class, train, save, report."""
-    from gpt2_lib.finetune import _load_model
+    from gpt2_lib.train import load_model
     from gpt2_lib.tokenizer import get_tokenizer
     from gpt2_lib.train import usual_file_modes
 
     tok = get_tokenizer()
-    model = GPTClassifier(_load_model(args.init), len(labels))
+    model = GPTClassifier(load_model(args.init), len(labels))
     keep = min(args.max_length, model.gpt.config.block_size)
     # encode_ordinary: a typed <|endoftext|> in the data is text, not the special token
     by_class = [[tok.encode_ordinary(r["text"])[:keep] for r in records if str(r["label"]) == name] for name in labels]

@@ -65,208 +65,7 @@ def make_loader(
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 
-# Chapter 8: token files on disk. `prepare` streams text into uint16 files; the loaders read them with memmap.
-import json
-import multiprocessing
-import os
-import re
-from collections import deque
-from collections.abc import Iterator
-from pathlib import Path
-
-import regex
-
-from gpt2_lib.tokenizer import GPT2_PATTERN
-
-CHUNK_CHARS = 1 << 20  # ~1 MB of text per task: big enough to keep a worker busy, small enough to bound memory
-TOKEN_DTYPE = np.uint16  # GPT-2's 50,257 ids fit below 2**16: half the disk and memory of int32
-_ENCODER = None  # each worker process loads tiktoken once
-
-
-# Unicode's White_Space characters: what \s matches in GPT-2's split pattern, as tiktoken's regex engine reads it.
-_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_LAST_SAFE_CUT = re.compile(f"(?s).*[^{_WHITESPACE}](?=[{_WHITESPACE}])")  # greedy: the last non-space before a space
-
-
-def _safe_cut(text: str) -> int:
-    """The last index where text splits into two pieces that tokenize to the same ids as the whole; 0 if none.
-
-    GPT-2's pattern never ends a token that holds anything else with whitespace, and tokenizes a run of whitespace
-    by what follows it; so between a non-space and a space no token changes.
-    """
-    match = _LAST_SAFE_CUT.match(text)
-    return match.end() if match else 0
-
-
-_PIECES = regex.compile(GPT2_PATTERN)
-
-
-def _piece_cut(text: str) -> int:
-    """The last index, 4 or more characters before the end, where GPT-2's pattern ends a piece of text; 0 if none.
-
-    For text without whitespace to cut at (`'s's's…`, base64, minified code). `text` starts where a piece starts,
-    tokens never cross pieces, and a piece that ends 4 characters before the end of `text` is the same whatever
-    follows (only the contractions, at most 3 characters, look further ahead); so the ids stay those of the whole.
-    """
-    cut = 0
-    for match in _PIECES.finditer(text):
-        if match.end() > len(text) - 4:
-            break
-        cut = match.end()
-    return cut
-
-
-def _read_chunks(path: Path, chunk_chars: int = CHUNK_CHARS) -> Iterator[tuple[str, bool]]:
-    """(piece, is_last) for the text of `path` in pieces of about `chunk_chars`, cut where no token changes."""
-    try:
-        with open(path, encoding="utf-8", newline="") as f:  # newline="": the text exactly as in the file
-            text = f.read(chunk_chars)
-            while True:
-                ahead = f.read(chunk_chars)
-                if not ahead:  # the end: the rest is one piece
-                    yield text, True
-                    return
-                cut = _safe_cut(text)
-                if cut == 0 and len(text) >= 8 * chunk_chars:  # 8 chunks without whitespace: cut between pieces
-                    cut = _piece_cut(text)
-                if cut == 0:  # nowhere to cut yet that keeps every token: read on
-                    text += ahead
-                    continue
-                yield text[:cut], False
-                text = text[cut:] + ahead
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not UTF-8 text (byte {e.object[e.start]:#04x}: {e.reason}): convert it first, "
-                         f"e.g. `iconv -f latin1 -t utf-8 {path.name}`") from None
-
-
-def _encode(piece: tuple[str, bool]) -> np.ndarray:
-    """GPT-2 token ids of one piece, as uint16, with <|endoftext|> after a file's last piece (runs in a worker)."""
-    global _ENCODER
-    if _ENCODER is None:
-        import tiktoken
-
-        _ENCODER = tiktoken.get_encoding("gpt2")
-    text, is_last = piece
-    ids = _ENCODER.encode_ordinary(text)  # ordinary: text never becomes a special token
-    return np.array(ids + [_ENCODER.eot_token] if is_last else ids, dtype=TOKEN_DTYPE)
-
-
-def _ordered_map(fn, items: Iterator, workers: int, window: int) -> Iterator:
-    """fn over items in a process pool, results in order, at most `window` chunks in flight (bounded memory).
-
-    The pool spawns fresh interpreters on every system: the only way Windows has, and safe where fork is not
-    (a forked child inherits torch's threads mid-flight). `fn` must be a module-level function, so they can import it.
-    """
-    if workers <= 1:
-        yield from map(fn, items)
-        return
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append(pool.apply_async(fn, (item,)))
-            if len(pending) >= window:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (a container or taskset may allow fewer than the machine has)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def prepare(inputs, out_dir, val_fraction: float = 0.1, *, workers: int | None = None,
-            chunk_chars: int = CHUNK_CHARS, progress: bool = True) -> dict:
-    """Tokenize text files into out_dir/train.bin and val.bin (uint16) plus meta.json; returns the meta.
-
-    The ids are tiktoken's for each whole file, followed by <|endoftext|>. The last `val_fraction` of the tokens of
-    every chunk (~1 MB of text) goes to val.bin, so a one-chunk file splits 90/10 like a slice, and a large corpus
-    is validated across its whole length.
-    """
-    from tqdm import tqdm
-
-    inputs = [Path(p) for p in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)]
-    if not inputs:
-        raise ValueError("no input files: give at least one text file")
-    if missing := [str(p) for p in inputs if not p.is_file()]:
-        raise FileNotFoundError(f"input file(s) not found: {', '.join(missing)}")
-    if empty := [str(p) for p in inputs if p.stat().st_size == 0]:
-        raise ValueError(f"empty input file(s): {', '.join(empty)}: give files that hold text")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}; 0.1 is usual")
-    if chunk_chars < 1:
-        raise ValueError(f"chunk_chars must be at least 1, got {chunk_chars}")
-    total_bytes = sum(p.stat().st_size for p in inputs)
-    if workers is None:  # a pool costs about a second to start: only worth it for several chunks
-        workers = min(_usable_cpus(), 8) if total_bytes > 4 * chunk_chars else 1
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    counts = {"train": 0, "val": 0}
-    parts = {split: out / f"{split}.bin.part" for split in counts}
-    files = {split: open(path, "wb") for split, path in parts.items()}
-    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", disable=not progress)
-
-    def pieces() -> Iterator[tuple[str, bool]]:
-        for path in inputs:  # one stream of pieces over all files: one process pool for the whole corpus
-            for text, is_last in _read_chunks(path, chunk_chars):
-                bar.update(len(text.encode("utf-8")))
-                yield text, is_last
-
-    done = False
-    try:
-        for ids in _ordered_map(_encode, pieces(), workers, window=2 * workers):
-            _write_split(ids, val_fraction, files, counts)
-        if short := [split for split, n in counts.items() if n == 0]:
-            raise ValueError(f"{sum(counts.values())} tokens are too few to split: {short[0]}.bin would be empty "
-                             f"at val_fraction={val_fraction}; give more text")
-        done = True
-    finally:
-        bar.close()
-        for f in files.values():
-            f.close()
-        if not done:  # interrupted or failed: leave no half-written files behind
-            for part in parts.values():
-                part.unlink(missing_ok=True)
-    for split, part in parts.items():
-        os.replace(part, out / f"{split}.bin")  # a half-written file never carries the final name
-    meta = {"tokenizer": "gpt2", "vocab_size": 50257, "eot_token": 50256, "dtype": "uint16",
-            "train_tokens": counts["train"], "val_tokens": counts["val"], "val_fraction": val_fraction,
-            "inputs": [p.name for p in inputs]}
-    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    return meta
-
-
-def _write_split(ids: np.ndarray, val_fraction: float, files: dict, counts: dict) -> None:
-    """Append the first (1 - val_fraction) of a chunk's ids to train.bin and the rest to val.bin."""
-    cut = len(ids) - round(len(ids) * val_fraction)
-    for split, part in (("train", ids[:cut]), ("val", ids[cut:])):
-        part.tofile(files[split])
-        counts[split] += len(part)
-
-
-def read_json(path: str | os.PathLike):
-    """The JSON value in a file; a file that is not JSON is a ValueError that names it."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): it is damaged, or not the file expected here") from None
-
-
-def load_tokens(data_dir, split: str = "train") -> np.memmap:
-    """The ids of `split` in a folder written by `prepare`, memory-mapped: pages are read from disk only when used."""
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no data folder at {folder}: create it with "
-                                f"`python -m gpt2_lib prepare --input FILE --out {folder}`")
-    path = folder / f"{split}.bin"
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder} has no {split}.bin: run `python -m gpt2_lib prepare --input FILE "
-                                f"--out {folder}` (it writes train.bin, val.bin and meta.json)")
-    meta_path = folder / "meta.json"
-    dtype = read_json(meta_path).get("dtype", "uint16") if meta_path.is_file() else "uint16"
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path} is empty: the input text was too short to split off any {split} tokens")
-    return np.memmap(path, dtype=np.dtype(dtype), mode="r")
+IGNORE_INDEX = -100  # a target with this id is not scored: F.cross_entropy's default ignore_index
 
 
 def _check_length(ids, block_size: int, what: str) -> None:
@@ -275,22 +74,29 @@ def _check_length(ids, block_size: int, what: str) -> None:
                          "use a smaller block_size, or more text (for val: a larger val_fraction)")
 
 
+def _stack(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, y) pairs of TokenWindows -> one batch: x, y each (B, T)."""
+    xs, ys = zip(*pairs)
+    return torch.stack(xs), torch.stack(ys)
+
+
 class RandomWindows:
-    """Batches of random windows from a stream of ids, drawn by its own seeded generator, so a run can be resumed."""
+    """Batches of chapter 2's windows at random starts, drawn by its own seeded generator, so a run can be resumed.
+
+    make_loader walks the windows in order, epoch after epoch; for a corpus of billions of tokens an epoch never ends,
+    so here every start is a window (stride 1) and each batch draws its starts afresh."""
 
     def __init__(self, ids, batch_size: int, block_size: int, seed: int = 0):
-        if batch_size < 1 or block_size < 1:
-            raise ValueError(f"batch_size and block_size must be at least 1, got {batch_size} and {block_size}")
-        _check_length(ids, block_size, "training data")
-        self.ids, self.batch_size, self.block_size = ids, batch_size, block_size
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.windows = TokenWindows(ids, block_size, stride=1)  # len(ids) - block_size windows, read lazily
+        self.batch_size = batch_size
         self.rng = np.random.default_rng(seed)  # not the global RNG: its state is ours to save and restore
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """x, y: (batch_size, block_size) int64, y is x shifted left by one token."""
-        starts = self.rng.integers(0, len(self.ids) - self.block_size, size=self.batch_size)
-        rows = np.stack([np.asarray(self.ids[s : s + self.block_size + 1], dtype=np.int64) for s in starts])
-        rows = torch.from_numpy(rows)  # (B, T + 1), read from the memmap only now
-        return rows[:, :-1], rows[:, 1:]
+        starts = self.rng.integers(0, len(self.windows), size=self.batch_size)
+        return _stack([self.windows[int(s)] for s in starts])  # read from the memmap only now
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state}  # plain ints and strings: fits in JSON
@@ -300,8 +106,8 @@ class RandomWindows:
 
 
 def fixed_batches(ids, n_batches: int, batch_size: int, block_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The same evaluation batches every time: n_batches * batch_size windows spread evenly over the ids."""
-    _check_length(ids, block_size, "evaluation data")
-    starts = np.linspace(0, len(ids) - block_size - 1, n_batches * batch_size).round().astype(np.int64)
-    rows = torch.from_numpy(np.stack([np.asarray(ids[s : s + block_size + 1], dtype=np.int64) for s in starts]))
-    return [(b[:, :-1], b[:, 1:]) for b in rows.split(batch_size)]  # each (batch_size, block_size)
+    """The same evaluation batches every time: n_batches * batch_size of chapter 2's windows, spread evenly."""
+    windows = TokenWindows(ids, block_size, stride=1)
+    starts = np.linspace(0, len(windows) - 1, n_batches * batch_size).round().astype(np.int64)
+    pairs = [windows[int(s)] for s in starts]
+    return [_stack(pairs[i : i + batch_size]) for i in range(0, len(pairs), batch_size)]  # each (B, T)

@@ -73,3 +73,25 @@ def mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
     value = value.clone()
     dist.all_reduce(value, op=dist.ReduceOp.SUM)
     return value / dist.get_world_size()
+
+
+class DataParallel:
+    """train()'s way to share a run over torchrun's processes (gpt2_lib.train.OneProcess has the same methods, for
+    one process): DDP averages the gradients, each process takes its rows of every global batch, rank 0 writes."""
+
+    def __init__(self, rank: Rank):
+        self.rank, self.device, self.world_size, self.is_main = rank, rank.device, rank.world_size, rank.is_main
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model, device_ids=[self.rank.local_rank] if self.device.type == "cuda" else None)
+
+    def shard(self, batches) -> RankSlice:
+        return RankSlice(batches, self.rank)
+
+    def mean(self, value: float) -> float:
+        return mean_over_ranks(torch.tensor(value, dtype=torch.float64, device=self.device)).item()
+
+    def barrier(self) -> None:
+        dist.barrier()

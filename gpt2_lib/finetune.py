@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from gpt2_lib.data import IGNORE_INDEX  # targets with this id are not scored
 from gpt2_lib.model import GPT
+from gpt2_lib.train import TrainConfig, load_model, run_folder, train, write_metrics
 
-IGNORE_INDEX = -100  # targets with this id are skipped by F.cross_entropy (and by GPT.forward)
 EOT = 50256  # GPT-2's <|endoftext|>: ends every response (so the model learns to stop) and pads the batches
 FIELDS = ("instruction", "input", "output")
 PREAMBLE = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
@@ -153,28 +153,10 @@ class InstructionBatches:
         self.epoch, self.pos = state["epoch"], state["pos"]
 
 
-def fixed_batches(dataset: InstructionDataset, batch_size: int, **collate_kwargs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def record_batches(dataset: InstructionDataset, batch_size: int, **collate_kwargs) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Every record once, in order, as (x, y) batches: for evaluation."""
     return [collate([dataset[j] for j in range(i, min(i + batch_size, len(dataset)))], **collate_kwargs)
             for i in range(0, len(dataset), batch_size)]
-
-
-@torch.no_grad()
-def response_loss(model: GPT, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Cross-entropy per scored target token (-100 skipped) over the batches: every token weighs the same."""
-    was_training, device = model.training, next(model.parameters()).device
-    model.eval()
-    total, count = 0.0, 0
-    for x, y in batches:
-        logits = model(x.to(device))  # (B, T, vocab)
-        y = y.to(device)
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX,
-                                 reduction="sum").item()
-        count += int((y != IGNORE_INDEX).sum())
-    model.train(was_training)
-    if count == 0:
-        raise ValueError("no target tokens to score: every target is masked (is max_length shorter than the prompts?)")
-    return total / count
 
 
 @torch.no_grad()
@@ -226,18 +208,6 @@ def score_answers(predictions: Sequence[str], references: Sequence[str]) -> dict
             "rouge_l": float(np.mean([rouge_l(p, r) for p, r in zip(predictions, references)]))}
 
 
-def _load_model(init: str, dropout: float = 0.0) -> GPT:
-    """OpenAI's weights for a release name (gpt2, gpt2-medium, …), or a folder written by save_pretrained."""
-    from gpt2_lib.pretrained import RELEASES, from_pretrained, load_pretrained
-
-    if init in RELEASES:
-        return from_pretrained(init, dropout=dropout)
-    if Path(init).is_dir():
-        return load_pretrained(init, dropout=dropout)
-    raise ValueError(f"--init {init!r} is neither a release ({', '.join(RELEASES)}) nor a folder with config.json "
-                     "and model.safetensors")
-
-
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -284,7 +254,6 @@ def finetune_command(args: argparse.Namespace) -> dict:
     is an error before any training, and a second run into it fails at once.
     """
     from gpt2_lib.device import pick_device
-    from gpt2_lib.train import run_folder
 
     if args.lora_rank < 0:
         raise ValueError(f"--lora-rank must be >= 0 (0 means full fine-tuning), got {args.lora_rank}")
@@ -299,15 +268,13 @@ def finetune_command(args: argparse.Namespace) -> dict:
 def _finetune(args: argparse.Namespace, out: Path) -> dict:
     """finetune_command's work, in the output folder it holds."""
     from gpt2_lib.lora import apply_lora, merge_lora, save_lora
-    from gpt2_lib.pretrained import save_pretrained
-    from gpt2_lib.pretrained import usual_file_modes
-    from gpt2_lib.train import TrainConfig, train
+    from gpt2_lib.pretrained import save_pretrained, usual_file_modes
 
     records = load_records(args.data)[: args.limit]
     train_records, val_records, _ = split_records(records)
     if len(train_records) < args.batch_size:
         raise ValueError(f"{len(train_records)} training records are fewer than --batch-size {args.batch_size}")
-    model = _load_model(args.init)
+    model = load_model(args.init)
     max_length = args.max_length or model.config.block_size
     train_set, val_set = InstructionDataset(train_records), InstructionDataset(val_records)
     skipped = (train_set.drop_unscored(max_length) if args.mask_prompt else 0, val_set.drop_unscored(max_length))
@@ -319,7 +286,7 @@ def _finetune(args: argparse.Namespace, out: Path) -> dict:
                          f"their prompts fill --max-length {max_length}; raise it")
     kw = dict(mask_prompt=args.mask_prompt, max_length=max_length)
     batches = InstructionBatches(train_set, args.batch_size, seed=args.seed, **kw)
-    val_batches = fixed_batches(val_set, args.batch_size, mask_prompt=True, max_length=max_length)  # responses
+    val_batches = record_batches(val_set, args.batch_size, mask_prompt=True, max_length=max_length)  # responses
     if args.lora_rank:
         apply_lora(model, args.lora_rank, args.lora_alpha)
     steps = args.epochs * batches.steps_per_epoch()
@@ -333,7 +300,7 @@ def _finetune(args: argparse.Namespace, out: Path) -> dict:
         save_lora(model, out / "adapter.safetensors")
         model = merge_lora(model)
     save_pretrained(model, out)
-    (out / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    write_metrics(out / "metrics.jsonl", history)
     vals = [r["val_loss"] for r in history if "val_loss" in r]
     summary = {"init": args.init, "records": len(records), "train": len(train_records), "val": len(val_records),
                "steps": steps, "lora_rank": args.lora_rank, "lora_alpha": args.lora_alpha, "lr": args.lr,

@@ -172,7 +172,7 @@ def gpt2_cached(ids: np.ndarray, params: dict, n_head: int, cache: list | None =
     return layer_norm(x, **params["ln_f"]) @ wte.T, new_cache  # (B, T, V)
 
 
-def generate(params: dict, ids: np.ndarray, max_new_tokens: int, n_head: int, *, temperature: float = 0.0,
+def generate(params: dict, ids: np.ndarray, max_new_tokens: int, n_head: int, *, temperature: float = 1.0,
              top_k: int | None = None, seed: int | None = None) -> np.ndarray:
     """ids (B, T) followed by max_new_tokens more: (B, T + n); temperature 0 is greedy, else top-k sampling."""
     ids = np.asarray(ids)

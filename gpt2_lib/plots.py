@@ -4,14 +4,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
+
+from gpt2_lib.train import read_metrics
 
 
 def _rows(history) -> list[dict]:
     if isinstance(history, (str, os.PathLike)):
-        return [json.loads(line) for line in Path(history).read_text().splitlines() if line.strip()]
+        return read_metrics(history)
     return list(history)
 
 

@@ -160,7 +160,7 @@ def openai_arrays(model: GPT) -> dict[str, np.ndarray]:
     return arrays
 
 
-def generate(model: GPT2Keras, ids, max_new_tokens: int, *, temperature: float = 0.0, top_k: int | None = None,
+def generate(model: GPT2Keras, ids, max_new_tokens: int, *, temperature: float = 1.0, top_k: int | None = None,
              seed: int = 0) -> np.ndarray:
     """ids (B, T) followed by max_new_tokens tokens: (B, T + n); temperature 0 is greedy, else top-k sampling."""
     ids = tf.convert_to_tensor(np.asarray(ids), dtype=tf.int32)
@@ -178,7 +178,7 @@ def generate(model: GPT2Keras, ids, max_new_tokens: int, *, temperature: float =
     return ids.numpy()
 
 
-def configure_optimizer(model: GPT2Keras, weight_decay: float, learning_rate: float,
+def configure_optimizers(model: GPT2Keras, weight_decay: float, learning_rate: float,
                         betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8) -> keras.optimizers.AdamW:
     """Keras's AdamW with weight decay on matrices only, the groups of gpt2_lib.model.configure_optimizers."""
     optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=betas[0],

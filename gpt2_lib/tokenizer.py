@@ -146,6 +146,10 @@ class BPETokenizer:
             raise ValueError(f"token id {e.args[0]} is outside the vocabulary (0..{self.n_vocab - 1})") from None
         return bytes(self.byte_decoder[c] for c in text)
 
+    def decode_single_token_bytes(self, token: int) -> bytes:
+        """The bytes of one token, under tiktoken's name: the command line streams its output token by token."""
+        return self.decode_bytes([token])
+
     def decode(self, ids: Iterable[int], errors: str = "replace") -> str:
         """Ids back to text; a cut-off UTF-8 character becomes U+FFFD, as in tiktoken."""
         return self.decode_bytes(ids).decode("utf-8", errors=errors)

@@ -15,16 +15,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from gpt2_lib.data import RandomWindows, fixed_batches, read_json
+from gpt2_lib.data import IGNORE_INDEX, RandomWindows, fixed_batches
 from gpt2_lib.device import autocast_dtype, compiled, pick_device
 from gpt2_lib.model import GPT, configure_optimizers
+from gpt2_lib.prepare import read_json
 from gpt2_lib.pretrained import usual_file_modes
 
 
@@ -99,7 +100,7 @@ def get_lr(step: int, cfg: TrainConfig) -> float:
 class BatchSource(Protocol):
     """What train() draws training batches from: RandomWindows, or e.g. chapter 9's instruction batches."""
 
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]: ...  # x, y: (B, T); y = -100 where not scored
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]: ...  # x, y: (B, T); y = IGNORE_INDEX where not scored
     def state_dict(self) -> dict: ...  # JSON-able: saved in checkpoints so a resumed run draws the same batches
     def load_state_dict(self, state: dict) -> None: ...
 
@@ -133,20 +134,31 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device,
-             autocast=contextlib.nullcontext()) -> float:
-    """Mean loss over fixed batches, in eval mode (no dropout); the model is put back in the mode it was in."""
+def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             device: torch.device | None = None, autocast=None) -> float:
+    """Mean loss per scored target token (IGNORE_INDEX skipped) over fixed batches, in eval mode (no dropout).
+
+    Every token weighs the same, however many a batch scores (chapter 9's padded batches score few). The model is
+    put back in the mode it was in."""
+    device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    losses = []
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    count = torch.zeros((), dtype=torch.int64, device=device)
     try:
         for x, y in batches:
-            with autocast:
-                _, loss = model(x.to(device), y.to(device))
-            losses.append(loss.float())
+            y = y.to(device)
+            with autocast or contextlib.nullcontext():
+                _, loss = model(x.to(device), y)  # the mean over y's scored tokens
+            scored = (y != IGNORE_INDEX).sum()
+            total += loss.double() * scored
+            count += scored
     finally:
         model.train(was_training)
-    return torch.stack(losses).mean().item()
+    if count.item() == 0:
+        raise ValueError("no target tokens to score: every target is IGNORE_INDEX (is max_length shorter than the "
+                         "prompts?)")
+    return (total / count).item()
 
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -301,9 +313,17 @@ def _autocast(cfg: TrainConfig, device: torch.device) -> tuple[contextlib.Abstra
     return torch.autocast(device_type=device.type, dtype=dtype), dtype == torch.float16
 
 
-def _write_metrics(path: Path, rows: list[dict]) -> None:
+def write_metrics(path: str | os.PathLike, rows: list[dict], *, append: bool = False) -> None:
+    """Write rows to a metrics.jsonl file, one JSON object per line: replace it whole (atomically, so a crash leaves
+    the old file or the new one), or append (flushed at once: a killed run keeps every row it finished)."""
+    path = Path(path)
+    lines = "".join(json.dumps(r) + "\n" for r in rows)
+    if append:
+        with open(path, "a") as f:
+            f.write(lines)
+        return
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.write_text(lines)
     os.replace(tmp, path)
 
 
@@ -396,156 +416,220 @@ def _note_signals() -> Iterator[dict]:
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
+class OneProcess:
+    """How train() runs in one process. Chapter 10's DataParallel has the same methods and shares the work out over
+    torchrun's processes; train() calls only these, so the loop reads the same for one process or many."""
+
+    world_size, is_main = 1, True  # is_main: this process logs and saves
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model  # DataParallel: DistributedDataParallel, which averages the gradients
+
+    def shard(self, batches: BatchSource) -> BatchSource:
+        return batches  # DataParallel: this process's rows of each global batch
+
+    def mean(self, value: float) -> float:
+        return value  # DataParallel: the mean over the processes
+
+    def barrier(self) -> None:
+        pass  # DataParallel: wait until every process is here
+
+
+@dataclass
+class Run:
+    """What train() sets up once, and the state it carries from step to step (a checkpoint saves that state)."""
+
+    model: GPT
+    cfg: TrainConfig
+    parallel: OneProcess
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None  # fp16 only
+    autocast: contextlib.AbstractContextManager
+    forward: torch.nn.Module  # the model, compiled if asked: evaluation calls it
+    step_forward: torch.nn.Module  # forward as the parallel wraps it: updates call it
+    batches: BatchSource
+    eval_sets: dict[str, list]
+    block_size: int
+    out: Path | None  # the run's folder, if it keeps one
+    writes: Path | None  # where this process writes: out on the main process, None on the others
+    step: int = 0
+    tokens: int = 0
+    best: dict = field(default_factory=lambda: {"val_loss": math.inf, "step": 0, "bad_evals": 0})
+    stopped: bool = False  # early stopping said stop
+    history: list[dict] = field(default_factory=list)
+    best_weights: dict | None = None  # with patience: the weights of the best evaluation
+
+    @property
+    def device(self) -> torch.device:
+        return self.parallel.device
+
+
+def setup_run(model: GPT, cfg: TrainConfig, train_data, val_data, parallel: OneProcess) -> Run:
+    """Check the settings against the model and data, put the model on its device with its optimizer, and build the
+    batches; continue from the last checkpoint when cfg.resume says so."""
+    block_size = cfg.block_size or model.config.block_size
+    if block_size > model.config.block_size:
+        raise ValueError(f"block_size={block_size} exceeds the model's block_size={model.config.block_size} "
+                         "(the length of its position table); use at most that")
+    whole = replace(cfg, batch_size=cfg.batch_size * parallel.world_size)  # the global batch, over all processes
+    batches = parallel.shard(_batches(train_data, whole, block_size))  # this process's rows of it
+    eval_sets = _eval_sets(train_data, val_data, whole, block_size)
+    if cfg.patience and "val" not in eval_sets:
+        raise ValueError("early stopping (patience) watches the val loss: give val_data")
+    out = Path(cfg.out_dir) if cfg.out_dir else None
+    resume_from = resume_point(out, cfg.resume)
+    device = parallel.device
+    autocast, fp16 = _autocast(cfg, device)
+    torch.manual_seed(cfg.seed)  # dropout's masks; a resumed run restores the state saved with its checkpoint
+    model.to(device).train()
+    optimizer = configure_optimizers(model, cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
+    forward = compiled(model, device.type) if cfg.compile else model  # we save `model`: no `_orig_mod.` prefixes
+    run = Run(model, cfg, parallel, optimizer, torch.amp.GradScaler(device.type) if fp16 else None, autocast,
+              forward, parallel.wrap(forward), batches, eval_sets, block_size, out, out if parallel.is_main else None)
+    if resume_from:
+        _resume(run, resume_from)
+    if run.writes:
+        write_metrics(run.writes / "metrics.jsonl", run.history)
+    return run
+
+
+def _resume(run: Run, folder: Path) -> None:
+    """Continue `run` from a checkpoint: weights, optimizer, random generators, batches and the metrics so far."""
+    check_resume_settings(folder, read_trainer_state(folder), run.cfg, run.block_size)
+    meta = load_checkpoint(folder, run.model, run.optimizer, run.device)
+    run.step, run.tokens, run.best, run.stopped = meta["step"], meta["tokens"], meta["best"], meta["stopped"]
+    run.batches.load_state_dict(meta["batches"])
+    if run.scaler and meta["scaler"]:
+        run.scaler.load_state_dict(meta["scaler"])
+    if (run.out / "metrics.jsonl").is_file():  # rows written after the checkpoint will be written again
+        run.history = [r for r in read_metrics(run.out / "metrics.jsonl") if r["step"] <= run.step]
+    if run.cfg.patience and (run.out / "best").is_dir():
+        from gpt2_lib.pretrained import load_pretrained
+
+        run.best_weights = load_pretrained(run.out / "best").state_dict()
+
+
+def update(run: Run) -> dict:
+    """One optimizer update at the scheduled learning rate; returns its row of metrics."""
+    cfg = run.cfg
+    lr = get_lr(run.step, cfg)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    t0 = time.perf_counter()
+    loss, norm = train_step(run.step_forward, run.optimizer, run.batches, cfg, run.device, run.autocast, run.scaler)
+    loss = run.parallel.mean(loss)  # the loss of the whole global batch, the same number on every process
+    if not math.isfinite(loss):
+        raise RuntimeError(f"the loss became {loss} at step {run.step + 1}: lower the learning rate, keep "
+                           "grad_clip on, or use bf16/fp32 instead of fp16")
+    per_step = cfg.batch_size * run.block_size * cfg.grad_accum_steps * run.parallel.world_size  # all processes
+    run.step, run.tokens = run.step + 1, run.tokens + per_step
+    return {"step": run.step, "tokens": run.tokens, "lr": lr, "train_loss": loss, "grad_norm": norm,
+            "tokens_per_sec": per_step / (time.perf_counter() - t0)}
+
+
+def evaluate_run(run: Run, row: dict, on_eval=None) -> bool:
+    """Evaluate on the fixed batches (and on_eval) into `row`; True when early stopping says stop."""
+    for name, fixed in run.eval_sets.items():
+        row[f"{name}_loss"] = evaluate(run.forward, fixed, run.device, run.autocast)
+    if on_eval:  # its random draws must not change training's
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if run.device.type == "cuda" else []):
+            row.update(on_eval(row["step"], run.model) or {})
+    if "val_loss" not in row:
+        return False
+    if row["val_loss"] < run.best["val_loss"]:
+        run.best.update(val_loss=row["val_loss"], step=row["step"], bad_evals=0)
+        if run.cfg.patience:
+            _keep_best(run)
+    else:
+        run.best["bad_evals"] += 1
+    return bool(run.cfg.patience) and run.best["bad_evals"] >= run.cfg.patience
+
+
+def _keep_best(run: Run) -> None:
+    """Early stopping hands back the best model: keep its weights in memory, and in out/best for a resumed run."""
+    run.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in run.model.state_dict().items()}
+    if run.writes:
+        from gpt2_lib.pretrained import save_pretrained
+
+        save_pretrained(run.model, run.writes / "best")
+        usual_file_modes(run.writes / "best")
+
+
+def checkpoint(run: Run) -> Path | None:
+    """Save the run as out/checkpoint-<step> (the main process writes it; every process waits until it is complete)."""
+    state = {"tokens": run.tokens, "best": run.best, "stopped": run.stopped, "block_size": run.block_size,
+             "batches": run.batches.state_dict(), "scaler": run.scaler.state_dict() if run.scaler else None,
+             "train_config": asdict(run.cfg), "model_config": asdict(run.model.config)}
+    saved = save_checkpoint(run.out, run.step, run.model, run.optimizer, state, run.device) if run.writes else None
+    run.parallel.barrier()  # nobody goes on (or reads the checkpoint) before it is complete
+    return saved
+
+
+def _checkpoint_due(run: Run, asked_to_stop: bool) -> bool:
+    cfg = run.cfg
+    return bool(run.out) and (run.stopped or run.step == cfg.max_steps or asked_to_stop
+                              or bool(cfg.save_every and run.step % cfg.save_every == 0))
+
+
+def _loop(run: Run, on_eval, signals: dict) -> None:
+    """Update, evaluate when due, log the row, checkpoint when due; until max_steps, early stopping or a signal."""
+    from tqdm import tqdm
+
+    cfg = run.cfg
+    log = run.writes / "metrics.jsonl" if run.writes else None
+
+    def record(row: dict) -> None:
+        run.history.append(row)
+        if log:
+            write_metrics(log, [row], append=True)  # a killed run keeps every row it finished
+
+    bar = tqdm(total=cfg.max_steps, initial=run.step, desc="training",
+               disable=not cfg.progress or not run.parallel.is_main)
+    try:
+        if run.step == 0 and run.eval_sets:
+            row = {"step": 0, "tokens": 0}
+            evaluate_run(run, row, on_eval)
+            record(row)
+        while run.step < cfg.max_steps and not run.stopped:
+            row = update(run)
+            if run.step % cfg.eval_every == 0 or run.step == cfg.max_steps:
+                run.stopped = evaluate_run(run, row, on_eval)
+            record(row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
+            saved = checkpoint(run) if _checkpoint_due(run, bool(signals)) else None
+            if signals and not (run.stopped or run.step == cfg.max_steps):  # Ctrl-C or SIGTERM: this step is saved
+                raise Interrupted(signals["signum"], run.step, saved)
+    finally:
+        bar.close()
+
+
 def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
-          on_eval: Callable[[int, GPT], dict | None] | None = None, rank=None) -> list[dict]:
+          on_eval: Callable[[int, GPT], dict | None] | None = None, parallel: OneProcess | None = None) -> list[dict]:
     """Train `model` in place for cfg.max_steps updates; return the metrics, one dict per step (as in metrics.jsonl).
 
     train_data: an array of token ids (random windows are drawn from it) or any BatchSource.
     val_data: an array of ids, a list of (x, y) batches, or None. on_eval(step, model) runs after each evaluation;
     the dict it returns joins that step's metrics (its random draws do not disturb training's).
-    rank: this process's gpt2_lib.distributed.Rank when torchrun runs several (chapter 10); cfg.batch_size is then
-    per process, each draws its rows of one global batch, gradients are averaged, and only rank 0 writes.
+    parallel: OneProcess (the default), or chapter 10's DataParallel when torchrun runs several processes;
+    cfg.batch_size is then per process, each draws its rows of one global batch, and only the main one writes.
     With out_dir, the folder is locked for the run (a second run into it fails at once), and Ctrl-C or SIGTERM
     finishes the step under way, saves it and raises Interrupted (a KeyboardInterrupt) naming the checkpoint.
     """
     cfg.validate()
-    writes = cfg.out_dir if cfg.out_dir and (rank is None or rank.is_main) else None
+    parallel = parallel or OneProcess(pick_device(cfg.device))
     with contextlib.ExitStack() as held:
-        if writes:
-            held.enter_context(run_folder(writes))
-        signals = held.enter_context(_note_signals()) if cfg.out_dir and rank is None else {}
-        return _train(model, cfg, train_data, val_data, on_eval, rank, signals)
-
-
-def _train(model: GPT, cfg: TrainConfig, train_data, val_data, on_eval, rank, signals: dict) -> list[dict]:
-    """train()'s work, in a folder it holds; `signals` gets the number of a signal asking it to stop."""
-    from tqdm import tqdm
-
-    block_size = cfg.block_size or model.config.block_size
-    if block_size > model.config.block_size:
-        raise ValueError(f"block_size={block_size} exceeds the model's block_size={model.config.block_size} "
-                         "(the length of its position table); use at most that")
-    device = rank.device if rank else pick_device(cfg.device)
-    world = rank.world_size if rank else 1
-    batches = _batches(train_data, replace(cfg, batch_size=cfg.batch_size * world), block_size)  # the global batch
-    if rank:
-        from gpt2_lib.distributed import RankSlice, mean_over_ranks
-
-        batches = RankSlice(batches, rank)  # this process's rows of it
-    eval_sets = _eval_sets(train_data, val_data, replace(cfg, batch_size=cfg.batch_size * world), block_size)
-    if cfg.patience and "val" not in eval_sets:
-        raise ValueError("early stopping (patience) watches the val loss: give val_data")
-    out = Path(cfg.out_dir) if cfg.out_dir else None
-    writes = out if rank is None or rank.is_main else None  # where this process writes: rank 0 writes for all
-    resume_from = resume_point(out, cfg.resume)
-    autocast, fp16 = _autocast(cfg, device)
-
-    torch.manual_seed(cfg.seed)  # dropout's masks; a resumed run restores the state saved with its checkpoint
-    model.to(device).train()
-    optimizer = configure_optimizers(model, cfg.weight_decay, cfg.learning_rate, (cfg.beta1, cfg.beta2), device.type)
-    scaler = torch.amp.GradScaler(device.type) if fp16 else None
-    forward = compiled(model, device.type) if cfg.compile else model  # we save `model`: no `_orig_mod.` prefixes
-    step_forward = forward
-    if rank:  # averages the gradients over the processes during the backward pass
-        from torch.nn.parallel import DistributedDataParallel
-
-        step_forward = DistributedDataParallel(forward, device_ids=[rank.local_rank] if device.type == "cuda" else None)
-    history: list[dict] = []
-    step, tokens, stopped = 0, 0, False
-    best = {"val_loss": math.inf, "step": 0, "bad_evals": 0}
-    best_weights = None
-    if resume_from:
-        check_resume_settings(resume_from, read_trainer_state(resume_from), cfg, block_size)
-        meta = load_checkpoint(resume_from, model, optimizer, device)
-        step, tokens, best, stopped = meta["step"], meta["tokens"], meta["best"], meta["stopped"]
-        batches.load_state_dict(meta["batches"])
-        if scaler and meta["scaler"]:
-            scaler.load_state_dict(meta["scaler"])
-        if (out / "metrics.jsonl").is_file():  # rows written after the checkpoint will be written again
-            history = [r for r in read_metrics(out / "metrics.jsonl") if r["step"] <= step]
-        if cfg.patience and (out / "best").is_dir():
-            from gpt2_lib.pretrained import load_pretrained
-
-            best_weights = load_pretrained(out / "best").state_dict()
-    if writes:
-        _write_metrics(writes / "metrics.jsonl", history)
-
-    def run_eval(row: dict) -> bool:
-        """Evaluate into `row`; True when early stopping says stop."""
-        nonlocal best_weights
-        for name, fixed in eval_sets.items():
-            row[f"{name}_loss"] = evaluate(forward, fixed, device, autocast)
-        if on_eval:
-            with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device.type == "cuda" else []):
-                row.update(on_eval(row["step"], model) or {})
-        if "val_loss" not in row:
-            return False
-        if row["val_loss"] < best["val_loss"]:
-            best.update(val_loss=row["val_loss"], step=row["step"], bad_evals=0)
-            if cfg.patience:
-                best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                if writes:
-                    from gpt2_lib.pretrained import save_pretrained
-
-                    save_pretrained(model, writes / "best")
-                    usual_file_modes(writes / "best")
-        else:
-            best["bad_evals"] += 1
-        return bool(cfg.patience) and best["bad_evals"] >= cfg.patience
-
-    log = open(writes / "metrics.jsonl", "a") if writes else None
-
-    def record(row: dict) -> None:
-        history.append(row)
-        if log:
-            log.write(json.dumps(row) + "\n")
-            log.flush()  # a killed run keeps every row it finished
-
-    per_step = cfg.batch_size * block_size * cfg.grad_accum_steps * world  # tokens per update, all processes
-    bar = tqdm(total=cfg.max_steps, initial=step, desc="training", disable=not cfg.progress or writes != out)
-    try:
-        if step == 0 and eval_sets:
-            row = {"step": 0, "tokens": 0}
-            run_eval(row)
-            record(row)
-        while step < cfg.max_steps and not stopped:
-            lr = get_lr(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            t0 = time.perf_counter()
-            loss, norm = train_step(step_forward, optimizer, batches, cfg, device, autocast, scaler)
-            if rank:  # the loss of the whole global batch, the same number on every process
-                loss = mean_over_ranks(torch.tensor(loss, dtype=torch.float64, device=device)).item()
-            if not math.isfinite(loss):
-                raise RuntimeError(f"the loss became {loss} at step {step + 1}: lower the learning rate, keep "
-                                   "grad_clip on, or use bf16/fp32 instead of fp16")
-            step, tokens = step + 1, tokens + per_step
-            row = {"step": step, "tokens": tokens, "lr": lr, "train_loss": loss, "grad_norm": norm,
-                   "tokens_per_sec": per_step / (time.perf_counter() - t0)}
-            if step % cfg.eval_every == 0 or step == cfg.max_steps:
-                stopped = run_eval(row)
-            record(row)
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{row['tokens_per_sec']:,.0f}")
-            saved = None
-            if out and (stopped or step == cfg.max_steps or (cfg.save_every and step % cfg.save_every == 0)
-                        or signals):
-                state = {"tokens": tokens, "best": best, "stopped": stopped, "block_size": block_size,
-                         "batches": batches.state_dict(), "scaler": scaler.state_dict() if scaler else None,
-                         "train_config": asdict(cfg), "model_config": asdict(model.config)}
-                if writes:
-                    saved = save_checkpoint(out, step, model, optimizer, state, device)
-                if rank:  # nobody goes on (or reads the checkpoint) before it is complete
-                    torch.distributed.barrier()
-            if signals and not (stopped or step == cfg.max_steps):  # Ctrl-C or SIGTERM came: this step is saved
-                raise Interrupted(signals["signum"], step, saved)
-    finally:
-        bar.close()
-        if log:
-            log.close()
-    if best_weights is not None:  # early stopping: hand back the model from the best evaluation
-        model.load_state_dict(best_weights)
-    return history
+        if cfg.out_dir and parallel.is_main:
+            held.enter_context(run_folder(cfg.out_dir))
+        signals = held.enter_context(_note_signals()) if cfg.out_dir and parallel.world_size == 1 else {}
+        run = setup_run(model, cfg, train_data, val_data, parallel)
+        _loop(run, on_eval, signals)
+    if run.best_weights is not None:  # early stopping: hand back the model from the best evaluation
+        model.load_state_dict(run.best_weights)
+    return run.history
 
 
 def ngram_list(ids, n: int) -> list[bytes]:
@@ -560,6 +644,21 @@ def memorisation_rate(samples, reference: set[bytes], n: int) -> float:
     return sum(g in reference for g in grams) / len(grams) if grams else float("nan")
 
 
+def load_model(spec: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
+    """The model every command names the same way: an OpenAI release (gpt2, gpt2-medium, gpt2-large, gpt2-xl),
+    whose weights are downloaded, or a folder with config.json and model.safetensors (save_pretrained's, or a
+    checkpoint-NNNNNN folder of a `train` run)."""
+    from gpt2_lib.pretrained import RELEASES, from_pretrained, load_pretrained
+
+    if str(spec) in RELEASES:
+        return from_pretrained(str(spec), dropout=dropout)
+    if not Path(spec).exists():
+        raise FileNotFoundError(f"no checkpoint folder at {spec}, and {str(spec)!r} is neither a release "
+                                f"({', '.join(RELEASES)}): give one of those, or a folder with config.json and "
+                                "model.safetensors (save_pretrained's, or a checkpoint-NNNNNN of a `train` run)")
+    return load_pretrained(spec, dropout=dropout)
+
+
 def train_setup(
     data_dir, cfg: TrainConfig, model: str | None = None, *, init: str | None = None,
     init_checkpoint: str | None = None, dropout: float = 0.0, **overrides
@@ -569,9 +668,10 @@ def train_setup(
     The model is the preset `model` with random weights (seeded by cfg.seed), OpenAI's weights for `init`,
     or the folder `init_checkpoint`; the checks come first, so a mistake costs no download and no training.
     """
-    from gpt2_lib.data import _check_length, load_tokens
+    from gpt2_lib.data import _check_length
     from gpt2_lib.model import GPTConfig
-    from gpt2_lib.pretrained import config_from_hf, from_pretrained, load_pretrained
+    from gpt2_lib.prepare import load_tokens
+    from gpt2_lib.pretrained import config_from_hf
 
     cfg.validate()
     train_ids, val_ids = load_tokens(data_dir, "train"), load_tokens(data_dir, "val")
@@ -598,11 +698,7 @@ def train_setup(
         raise ValueError(f"{data_dir} was tokenized with a vocabulary of {vocab}, larger than the model's "
                          f"{config.vocab_size}")
     resume_point(cfg.out_dir, cfg.resume)  # an earlier run it would overwrite, or nothing to resume: say so now
-    if init_checkpoint:
-        net = load_pretrained(init_checkpoint, dropout=dropout)
-    elif init:
-        net = from_pretrained(init, dropout=dropout)
-    else:
-        torch.manual_seed(cfg.seed)  # the same random weights for the same seed
-        net = GPT(config)
-    return net, train_ids, val_ids
+    if init or init_checkpoint:
+        return load_model(init_checkpoint or init, dropout=dropout), train_ids, val_ids
+    torch.manual_seed(cfg.seed)  # the same random weights for the same seed
+    return GPT(config), train_ids, val_ids

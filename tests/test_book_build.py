@@ -17,6 +17,8 @@ import yaml
 
 from conftest import copy_of_repository
 
+pytestmark = pytest.mark.slow  # the whole book
+
 ROOT = Path(__file__).resolve().parent.parent
 COPY = ROOT / "_build" / "check"
 

@@ -114,7 +114,7 @@ def _refuse_to_load(monkeypatch):
     def load(*args, **kwargs):
         raise AssertionError("the model was loaded before the output folder was checked")
 
-    monkeypatch.setattr(gpt2_lib.finetune, "_load_model", load)
+    monkeypatch.setattr(gpt2_lib.finetune, "load_model", load)
 
 
 def test_an_out_that_is_a_file_is_refused_before_loading(base, data, tmp_path, capsys, monkeypatch):

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from gpt2_lib.__main__ import main
-from gpt2_lib.data import prepare
+from gpt2_lib.prepare import prepare
 from gpt2_lib.train import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,6 +221,17 @@ def test_an_unexpected_error_keeps_its_traceback(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(gpt2_lib.train, "train", bug)
     with pytest.raises(KeyError, match="a bug"):
+        main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY, "--max-steps", "2"])
+
+
+def test_a_value_error_from_outside_the_library_keeps_its_traceback(data, tmp_path, monkeypatch):
+    import gpt2_lib.train
+
+    def bug_below(*args, **kwargs):  # as a ValueError that torch or NumPy raise on a bug of ours would
+        raise ValueError("a bug below the library")
+
+    monkeypatch.setattr(gpt2_lib.train, "train", bug_below)
+    with pytest.raises(ValueError, match="a bug below the library"):
         main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY, "--max-steps", "2"])
 
 

@@ -59,6 +59,7 @@ def test_fused_cross_entropy_equals_pytorch_in_loss_and_gradient():
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the compiled model with the fused loss needs a CUDA GPU")
 def test_compiled_gpt_trains_with_the_fused_loss_as_with_pytorchs():
     from dataclasses import replace

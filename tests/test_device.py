@@ -137,6 +137,7 @@ def test_the_train_loop_takes_its_dtype_from_the_device_helper(monkeypatch):
         "without bf16, train() must autocast to fp16 and use a gradient scaler"
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_gpu_made_to_lack_bf16_trains_in_fp16_with_a_scaler_and_the_loss_falls(monkeypatch):
     monkeypatch.setattr(device, "bf16_supported", lambda device_type: device_type != "cuda")  # as on a T4

@@ -36,6 +36,7 @@ def data(tmp_path_factory, shakespeare) -> Path:
     return folder
 
 
+@pytest.mark.slow  # torchrun starts processes
 def test_two_processes_equal_one_with_the_same_global_batch(data):
     one, two = data / "one", data / "two"
     run([sys.executable, "-m", "gpt2_lib", "train", "--data", str(data / "data"), "--out", str(one),
@@ -53,6 +54,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(data):
     assert checkpoints == ["checkpoint-000006"], checkpoints
 
 
+@pytest.mark.slow  # torchrun starts processes
 def test_a_data_parallel_run_resumes_where_it_stopped(data):
     out = data / "resumed"
     base = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gpt2_lib",

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gpt2_lib.finetune import (EOT, InstructionBatches, InstructionDataset, check_records, collate, exact_match,
-                               fixed_batches, format_prompt, generate_response, response_loss, rouge_l,
-                               score_answers, split_records)
+                               format_prompt, generate_response, record_batches, rouge_l, score_answers, split_records)
 from gpt2_lib.model import GPT, GPTConfig
+from gpt2_lib.train import evaluate
 
 RECORDS = [{"instruction": f"Repeat the number {i}.", "input": "" if i % 2 else f"{i}", "output": f"The number {i}."}
            for i in range(40)]
@@ -85,7 +85,7 @@ def test_masked_loss_equals_loss_over_response_tokens_only(dataset):
     terms = [torch.nn.functional.cross_entropy(logits[r, t], y[r, t]) for r in range(2) for t in range(x.shape[1])
              if y[r, t] != -100]
     assert math.isclose(loss.item(), torch.stack(terms).mean().item(), rel_tol=1e-5)
-    assert math.isclose(response_loss(model, [(x, y)]), loss.item(), rel_tol=1e-5)
+    assert math.isclose(evaluate(model, [(x, y)]), loss.item(), rel_tol=1e-5)
 
 
 def test_batches_cover_each_record_once_per_epoch_and_resume(dataset):
@@ -102,27 +102,34 @@ def test_batches_cover_each_record_once_per_epoch_and_resume(dataset):
     assert b.state_dict()["epoch"] == 1
 
 
-def test_training_with_train_lowers_the_response_loss(dataset):
+def test_training_with_train_lowers_the_evaluate(dataset):
     from gpt2_lib.train import TrainConfig, train
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=50257, block_size=128, n_layer=1, n_head=2, n_embd=32))
-    val = fixed_batches(dataset, 3)
-    before = response_loss(model, val)
+    val = record_batches(dataset, 3)
+    before = evaluate(model, val)
     cfg = TrainConfig(max_steps=12, batch_size=3, block_size=128, learning_rate=3e-3, min_lr=3e-3, eval_every=6,
                       device="cpu", progress=False)
     history = train(model, cfg, InstructionBatches(dataset, 3, seed=0), val)
-    assert response_loss(model, val) < before - 0.5, "fine-tuning on the same records must lower their loss"
+    assert evaluate(model, val) < before - 0.5, "fine-tuning on the same records must lower their loss"
     assert [r["step"] for r in history if "val_loss" in r] == [0, 6, 12]
 
 
-def test_generate_response_stops_at_endoftext_and_strips():
-    torch.manual_seed(0)
+def test_generate_response_stops_at_endoftext_and_strips(monkeypatch):
+    import gpt2_lib.generate
+    from gpt2_lib.tokenizer import get_tokenizer
+
+    tok = get_tokenizer()
+    answer_ids = tok.encode("  Paris. \n") + [EOT] + tok.encode(" and more after the end")
+
+    def generate(model, idx, max_new_tokens, **kwargs):  # the model "says" the answer, <|endoftext|>, then more
+        return torch.cat([idx, torch.tensor([answer_ids[:max_new_tokens]])], dim=1)
+
+    monkeypatch.setattr(gpt2_lib.generate, "generate", generate)
     model = GPT(GPTConfig(vocab_size=50257, block_size=128, n_layer=1, n_head=2, n_embd=16))
-    with torch.no_grad():
-        model.transformer.wte.weight[EOT] += 5.0  # make <|endoftext|> likely: greedy decoding stops soon
-    answer = generate_response(model, RECORDS[0], max_new_tokens=5)
-    assert isinstance(answer, str) and answer == answer.strip()
+    answer = generate_response(model, RECORDS[0], max_new_tokens=20)
+    assert answer == "Paris.", f"expected the text before <|endoftext|>, stripped; got {answer!r}"
 
 
 def test_scores():

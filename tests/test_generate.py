@@ -137,13 +137,14 @@ def test_a_row_stops_at_the_stop_token_and_the_batch_when_all_have():
     free = generate(m, idx, 60, temperature=0)
     eos = int(free[0, 3 + 4])  # the token row 0 produces at its fifth step becomes the stop token
     out = generate(m, idx, 60, temperature=0, eos_token_id=eos)
-    first_stop = [int((row[3:] == eos).nonzero()[0]) if (row[3:] == eos).any() else None for row in out]
-    assert first_stop[0] <= 4
-    for row, stop in zip(out, first_stop):
-        if stop is not None:
-            assert (row[3 + stop :] == eos).all(), "a finished row must keep repeating its stop token"
-    if all(s is not None for s in first_stop):
-        assert out.shape[1] == 3 + max(first_stop) + 1, "generation must end when every row has stopped"
+    stops = [int((r[3:] == eos).nonzero()[0]) if (r[3:] == eos).any() else None for r in free]  # greedy: as free
+    assert stops[0] is not None and stops[0] <= 4, f"row 0 produces the stop token by step 4; stops={stops}"
+    length = 3 + (max(stops) + 1 if None not in stops else 60)  # generation ends when every row has stopped
+    assert out.shape[1] == length, f"{out.shape[1] - 3} new tokens, expected {length - 3} (stops: {stops})"
+    for r, stop in enumerate(stops):
+        end = length if stop is None else 3 + stop + 1
+        assert torch.equal(out[r, :end], free[r, :end]), f"row {r} differs from the free run before its stop"
+        assert (out[r, end:] == eos).all(), f"row {r}: a finished row must keep repeating its stop token"
 
 
 def test_stream_yields_what_generate_returns_and_leaves_the_caller_alone(model):
@@ -176,6 +177,7 @@ def test_an_empty_prompt_is_an_error(model):
         generate(model, torch.zeros(1, 0, dtype=torch.long), 5)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_generation_equals_eager_generation(model):
     m = GPT(CONFIG).cuda().eval()
@@ -387,6 +389,7 @@ def test_a_bad_list_of_prompts_is_a_clear_error_at_the_call(model, bad, match, u
         generate(model, bad, 5, temperature=0, use_cache=use_cache)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_graph_generation_of_a_ragged_batch_equals_eager_and_the_cpu():
     m = context_model(TINY)

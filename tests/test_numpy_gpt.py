@@ -95,7 +95,7 @@ def test_kv_cache_generation_equals_recompute_and_pytorch(small_model, rng):
 
     params = numpy_gpt.params_from_state_dict(small_model.state_dict())
     prompt = rng.integers(0, 97, size=(2, 4))
-    cached = numpy_gpt.generate(params, prompt, 10, 4)
+    cached = numpy_gpt.generate(params, prompt, 10, 4, temperature=0)
     ids = prompt
     for _ in range(10):
         ids = np.concatenate([ids, numpy_gpt.forward(params, ids, 4)[:, -1].argmax(-1)[:, None]], axis=1)
@@ -103,7 +103,7 @@ def test_kv_cache_generation_equals_recompute_and_pytorch(small_model, rng):
         ref = generate(small_model, torch.from_numpy(prompt), 10, temperature=0).numpy()
     assert np.array_equal(cached, ids), "KV-cache generation differs from recomputing the whole sequence"
     assert np.array_equal(cached, ref), "NumPy generation differs from gpt2_lib.generate"
-    again = numpy_gpt.generate(params, prompt, 10, 4)
+    again = numpy_gpt.generate(params, prompt, 10, 4, temperature=0)
     assert np.array_equal(again, cached), "a second call must not see the first call's cache"
 
 
@@ -111,7 +111,7 @@ def test_sampling_is_seeded_and_respects_top_k(small_model, rng):
     params = numpy_gpt.params_from_state_dict(small_model.state_dict())
     prompt = rng.integers(0, 97, size=(1, 3))
     a = numpy_gpt.generate(params, prompt, 6, 4, temperature=1.0, top_k=1, seed=0)
-    assert np.array_equal(a, numpy_gpt.generate(params, prompt, 6, 4)), "top_k=1 must be greedy"
+    assert np.array_equal(a, numpy_gpt.generate(params, prompt, 6, 4, temperature=0)), "top_k=1 must be greedy"
     b = numpy_gpt.generate(params, prompt, 6, 4, temperature=1.0, seed=3)
     assert np.array_equal(b, numpy_gpt.generate(params, prompt, 6, 4, temperature=1.0, seed=3))
 
@@ -119,7 +119,7 @@ def test_sampling_is_seeded_and_respects_top_k(small_model, rng):
 def test_generate_refuses_to_run_past_the_position_table(small_model):
     params = numpy_gpt.params_from_state_dict(small_model.state_dict())
     with pytest.raises(ValueError, match="positions"):
-        numpy_gpt.generate(params, np.zeros((1, 10), dtype=np.int64), 7, 4)
+        numpy_gpt.generate(params, np.zeros((1, 10), dtype=np.int64), 7, 4, temperature=0)
 
 
 # --- every layer's gradient against torch.autograd --------------------------------------------------------------

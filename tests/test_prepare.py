@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpt2_lib.data import RandomWindows, _read_chunks, fixed_batches, load_tokens, prepare
+from gpt2_lib.data import RandomWindows, fixed_batches
+from gpt2_lib.prepare import _read_chunks, load_tokens, prepare
 
 TEXT = "".join(f"Line {i}: the quick brown fox jumps over the lazy dog, {i * i} times.\n" for i in range(300))
 

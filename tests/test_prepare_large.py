@@ -23,14 +23,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # a 300 MB corpus
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_BYTES = 300 * 10**6
 VAL_FRACTION = 0.1
 NEWLINE, EOT = 198, 50256  # GPT-2's ids of "\n" and <|endoftext|>
 KIB = 1 if sys.platform != "darwin" else 1 / 1024  # ru_maxrss is in KiB on Linux, in bytes on macOS
 # What prepare itself may add to a process's peak RSS, whatever the size of the input. Measured on the 2-core dev
-# machine (CPU torch): `import gpt2_lib.data` alone peaks at 219 MiB (torch), prepare adds 13 MiB to that in the main
-# process (peak 232 MiB), and each worker peaks at 186 MiB, below the main process it was forked from. A prepare
+# machine (CPU torch), when prepare lived in gpt2_lib.data and imported torch: the import alone peaked at 219 MiB,
+# prepare added 13 MiB to that in the main process, and each worker peaked below the main process. A prepare
 # that held the text (286 MiB), its ids (171 MiB as uint16) or every chunk in flight at once would be far above.
 GROWTH_BOUND_MIB = 64
 
@@ -39,7 +41,7 @@ GROWTH_BOUND_MIB = 64
 # so the logging encoder is patched in there too, and found by name when the parent hands it to them.
 CHILD = r"""
 import json, os, resource, sys, time
-import gpt2_lib.data as data
+import gpt2_lib.prepare as data
 
 source, out, chunk_chars, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 encode = data._encode
@@ -198,7 +200,7 @@ def test_prepare_of_300_mb_streams_through_two_workers_in_bounded_memory(prepare
         "the tokenizing should happen in the workers")
     # RUSAGE_CHILDREN covers the workers only once the child has waited for them: it must be at least what they logged
     assert report["workers_rss_peak"] >= max(rss for _, rss in prepared.chunks), "the workers' memory went unmeasured"
-    # RSS is counted from the child's peak right after `import gpt2_lib.data` (torch: ~219 MiB, whatever the input);
+    # RSS is counted from the child's peak right after `import gpt2_lib.prepare` (whatever the input);
     # a spawned worker imports the same modules, so it starts from about that.
     base, size = mib(report["rss_after_import"]), prepared.size / 2**20
     for who, peak in (("the main process", mib(report["rss_peak"])), ("a worker", mib(report["workers_rss_peak"]))):

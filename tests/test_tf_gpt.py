@@ -94,7 +94,7 @@ def test_greedy_generation_equals_pytorch(checkpoint):
     prompt = _ids(2, 3, seed=4)
     with torch.no_grad():
         ref = generate(from_openai(checkpoint), torch.from_numpy(prompt), 6, temperature=0).numpy()
-    assert np.array_equal(tf_gpt.generate(keras_model, prompt, 6), ref)
+    assert np.array_equal(tf_gpt.generate(keras_model, prompt, 6, temperature=0), ref)
     sampled = tf_gpt.generate(keras_model, prompt, 6, temperature=1.0, top_k=5, seed=1)
     assert np.array_equal(sampled, tf_gpt.generate(keras_model, prompt, 6, temperature=1.0, top_k=5, seed=1))
     assert sampled.shape == (2, 9)
@@ -107,7 +107,7 @@ def _one_step(dtype: str, eps_keras: float):
     keras_model = tf_gpt.GPT2Keras.from_gpt(model, dtype=dtype)
     x, y = _ids(4, 16, seed=7), _ids(4, 16, seed=8)
     opt_pt = model.configure_optimizers(**HP)
-    opt_tf = tf_gpt.configure_optimizer(keras_model, HP["weight_decay"], HP["learning_rate"], HP["betas"], eps=eps_keras)
+    opt_tf = tf_gpt.configure_optimizers(keras_model, HP["weight_decay"], HP["learning_rate"], HP["betas"], eps=eps_keras)
     _, loss_pt = model(torch.from_numpy(x), torch.from_numpy(y))
     opt_pt.zero_grad()
     loss_pt.backward()
@@ -135,7 +135,7 @@ def test_training_step_float32_default_epsilon_within_the_predicted_bound():
 
 def test_optimizer_decays_matrices_only():
     model = tf_gpt.GPT2Keras(SMALL)
-    opt = tf_gpt.configure_optimizer(model, 0.1, 1e-3)
+    opt = tf_gpt.configure_optimizers(model, 0.1, 1e-3)
     decayed = {v.path for v in model.trainable_variables if opt._use_weight_decay(v)}
     assert decayed == {v.path for v in model.trainable_variables if len(v.shape) >= 2}
     assert decayed, "the matrices must be decayed"
@@ -144,7 +144,7 @@ def test_optimizer_decays_matrices_only():
 def test_compiled_training_step_lowers_the_loss():
     torch.manual_seed(0)
     model = tf_gpt.GPT2Keras.from_gpt(GPT(SMALL))
-    opt = tf_gpt.configure_optimizer(model, 0.0, 1e-2)
+    opt = tf_gpt.configure_optimizers(model, 0.0, 1e-2)
     step = tf.function(tf_gpt.train_step)
     x, y = _ids(2, 8, seed=9), _ids(2, 8, seed=10)
     losses = [float(step(model, opt, x, y)) for _ in range(15)]

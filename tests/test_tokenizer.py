@@ -100,6 +100,8 @@ def test_get_tokenizer_gives_one_interface(tiktoken_gpt2):
         tok = get_tokenizer(impl)
         assert tok.encode("Hello, I am a language model,") == [15496, 11, 314, 716, 257, 3303, 2746, 11]
         assert tok.decode([15496, 11]) == "Hello,"
+        assert tok.decode_single_token_bytes(15496) == b"Hello", f"{impl}: the CLI streams tokens through this"
+        assert tok.decode_single_token_bytes(tok.eot_token) == b"<|endoftext|>", impl
     with pytest.raises(ValueError, match="unknown tokenizer"):
         get_tokenizer("sentencepiece")
 

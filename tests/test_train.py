@@ -143,11 +143,12 @@ def _cli_train(data: Path, out: Path, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_and_resumed_gives_the_same_loss_curve(tmp_path):
     data = tmp_path / "data"
     text = "".join(f"Row {i} of a small test corpus, with some words that repeat.\n" for i in range(150))
     (tmp_path / "t.txt").write_text(text)
-    from gpt2_lib.data import prepare
+    from gpt2_lib.prepare import prepare
 
     prepare([tmp_path / "t.txt"], data, progress=False)
     whole = _cli_train(data, tmp_path / "whole")  # the reference, uninterrupted, running alongside
@@ -179,6 +180,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
 def test_a_few_low_precision_steps_on_a_gpu_stay_finite_and_learn(dtype):
