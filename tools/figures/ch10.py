@@ -72,7 +72,29 @@ def draw_ddp():
     return fig
 
 
+def draw_grad_accum():
+    """k micro-batches, each loss divided by k, gradients summed in .grad, one AdamW step: one k-times-larger batch."""
+    fig, ax = canvas(8.6, 3.4, "Gradient accumulation: k micro-batches, one optimizer step")
+    k = 4
+    for i in range(k):
+        x = 1.0 + i * 1.55
+        box(ax, x, 2.55, 1.3, 0.42, f"micro-batch {i}\n(B, T)", fc=BLUE, fontsize=8.5)
+        arrow(ax, (x, 2.32), (x, 1.98))
+        box(ax, x, 1.75, 1.3, 0.42, "backward of\nloss / k", fc=GREY, fontsize=8.5)
+        arrow(ax, (x, 1.52), (x, 1.12))
+    box(ax, 3.33, 0.9, 5.95, 0.4, ".grad += ∂(loss_i / k)/∂θ   →   the mean gradient over k·B sequences", fc=YELLOW,
+        fontsize=9)
+    arrow(ax, (6.33, 0.9), (6.95, 0.9))
+    box(ax, 7.7, 0.9, 1.3, 0.4, "AdamW step,\nzero_grad", fc=PURPLE, fontsize=8.5)
+    ax.text(7.0, 2.2, "= one batch of\nk·B sequences,\nup to float\nrounding; memory\nof one micro-batch",
+            fontsize=8.5, ha="left", va="center")
+    ax.text(0.35, 0.2, "Without the division by k the step would see the sum of k gradients: k times too large "
+            "(train_step divides; section 4 checks it).", fontsize=8, color=MUTED, ha="left")
+    return fig
+
+
 FIGURES = {
     "ch10_step_time": draw_step_time,
     "ch10_ddp": draw_ddp,
+    "ch10_grad_accum": draw_grad_accum,
 }

@@ -67,7 +67,26 @@ def draw_split():
     return fig
 
 
+def draw_what_trains():
+    """Three choices of what trains: the head only, the last block + ln_f + head, everything."""
+    fig, ax = canvas(8.4, 4.0, "What to train: frozen (grey) or trainable (orange)")
+    parts = ["head (2 classes)", "ln_f", "block 11", "blocks 0 … 10", "wte, wpe"]
+    heights = [0.34, 0.3, 0.45, 1.05, 0.5]
+    choices = [("head only", 1, "1,538"), ("last block + ln_f + head", 3, "7,090,946"), ("all", 5, "124,441,346")]
+    for col, (name, n_train, params) in enumerate(choices):
+        cx = 1.5 + col * 2.7
+        y = 3.1
+        for i, (part, h) in enumerate(zip(parts, heights)):
+            box(ax, cx, y - h / 2, 2.1, h - 0.06, part, fc=ORANGE if i < n_train else GREY, fontsize=8.5,
+                ls="-" if i < n_train else "--")
+            y -= h
+        ax.text(cx, 3.35, name, ha="center", va="center", fontsize=9.5, fontweight="bold")
+        ax.text(cx, 0.2, f"{params} trainable", ha="center", va="center", fontsize=8.5)
+    return fig
+
+
 FIGURES = {
+    "ch12_what_trains": draw_what_trains,
     "ch12_head": draw_head,
     "ch12_split": draw_split,
 }
