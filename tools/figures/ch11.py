@@ -70,7 +70,40 @@ def draw_three_frameworks():
     return fig
 
 
+def draw_layernorm_graph():
+    """LayerNorm's graph for one row: x -> mu, x - mu, r -> x_hat -> y; its backward in red."""
+    fig, ax = canvas(8.6, 3.9, "LayerNorm as a graph: forward (values) and backward (gradients)")
+    Y = 2.6
+    nodes = {"x": (0.6, Y), "μ = mean(x)": (1.9, 1.6), "x − μ": (2.9, Y), "r = 1/√(σ² + ε)": (4.3, 1.6),
+             "x̂ = (x − μ)·r": (5.5, Y), "y = g ⊙ x̂ + b": (7.5, Y)}
+    widths = {"x": 0.6, "μ = mean(x)": 1.35, "x − μ": 0.95, "r = 1/√(σ² + ε)": 1.6, "x̂ = (x − μ)·r": 1.55,
+              "y = g ⊙ x̂ + b": 1.65}
+    fills = {"x": GREY, "y = g ⊙ x̂ + b": GREY}
+    for name, (x, y) in nodes.items():
+        box(ax, x, y, widths[name], 0.42, name, fc=fills.get(name, BLUE), fontsize=9)
+    edges = [("x", "x − μ"), ("x", "μ = mean(x)"), ("μ = mean(x)", "x − μ"), ("x − μ", "r = 1/√(σ² + ε)"),
+             ("x − μ", "x̂ = (x − μ)·r"), ("r = 1/√(σ² + ε)", "x̂ = (x − μ)·r"), ("x̂ = (x − μ)·r", "y = g ⊙ x̂ + b")]
+    for a, b in edges:
+        (xa, ya), (xb, yb) = nodes[a], nodes[b]
+        start = (xa + widths[a] / 2, ya) if ya == yb else (xa + (0.2 if ya > yb else widths[a] / 2), ya + (-0.21 if ya > yb else 0))
+        end = (xb - widths[b] / 2, yb) if ya == yb else (xb - (widths[b] / 2 if ya > yb else 0.2), yb + (0 if ya > yb else -0.21))
+        arrow(ax, start, end)
+    box(ax, 7.5, 3.35, 1.3, 0.34, "g, b  (C)", fc=ORANGE, fontsize=8.5)
+    arrow(ax, (7.5, 3.17), (7.5, 2.83))
+    # The backward pass, right to left, in red.
+    ax.text(7.6, 2.15, "ȳ (from the layer above)", color=RED, fontsize=8.5, ha="center")
+    ax.text(7.6, 1.75, "ḡ = Σ ȳ ⊙ x̂,  b̄ = Σ ȳ\n(sums over rows)", color=RED, fontsize=8.5, ha="center", va="center")
+    ax.text(6.15, 2.15, "d = ∂L/∂x̂ = ȳ ⊙ g", color=RED, fontsize=8.5, ha="center")
+    box(ax, 4.3, 0.55, 7.9, 0.55, "", fc="white", ec=RED)
+    ax.text(4.3, 0.55, "x̄ = r · ( d − mean(d) − x̂ ⊙ mean(d ⊙ x̂) )      (B, T, C), means over the row's C features",
+            color=RED, fontsize=9, ha="center", va="center")
+    ax.text(4.3, 1.05, "x feeds μ, x − μ and (through it) r: its gradient sums the three paths, which the formula "
+            "does in one line", fontsize=8, color=MUTED, ha="center")
+    return fig
+
+
 FIGURES = {
     "ch11_block_graph": draw_block_graph,
+    "ch11_layernorm_graph": draw_layernorm_graph,
     "ch11_three_frameworks": draw_three_frameworks,
 }
