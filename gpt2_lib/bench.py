@@ -32,7 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gpt2_lib.device import describe_machine
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.speed import checkpoint_blocks, flops_per_token, graph_step
+from gpt2_lib.speed import checkpoint_blocks, flops_per_token, graph_step, speed_up
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
 
@@ -62,8 +62,11 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
     saved = {k: getattr(torch._inductor.config, k) for k in inductor}
     for k, v in inductor.items():  # other inductor settings, for this run only
         setattr(torch._inductor.config, k, v)
-    cfg = GPTConfig.from_name(model_name, vocab_size=vocab, bf16_residual=bf16_residual, fused_loss=fused_loss)
-    model = (hf_model(cfg) if impl == "transformers" else GPT(cfg)).cuda().train()
+    cfg = GPTConfig.from_name(model_name, vocab_size=vocab)
+    if impl == "transformers":
+        model = hf_model(cfg).cuda().train()
+    else:
+        model = speed_up(GPT(cfg), bf16_residual=bf16_residual, fused_loss=fused_loss).cuda().train()
     if checkpointing:
         checkpoint_blocks(model)
     n_params = sum(p.numel() for p in model.parameters())

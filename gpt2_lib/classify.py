@@ -72,7 +72,7 @@ class GPTClassifier(nn.Module):
 
     def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits (B, n_classes) for right-padded ids (B, T); lengths (B,) counts each row's real tokens."""
-        h = self.gpt(idx)  # (B, T, C)
+        h, _ = self.gpt(idx)  # (B, T, C): the GPT's "logits" are its hidden states now
         if lengths is None:
             return self.head(h[:, -1])  # (B, n_classes)
         # Causal attention: position t has seen tokens 0..t only, so the last real token has seen the whole text

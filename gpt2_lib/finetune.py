@@ -166,7 +166,7 @@ def response_loss(model: GPT, batches: Sequence[tuple[torch.Tensor, torch.Tensor
     model.eval()
     total, count = 0.0, 0
     for x, y in batches:
-        logits = model(x.to(device))  # (B, T, vocab)
+        logits, _ = model(x.to(device))  # (B, T, vocab)
         y = y.to(device)
         total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX,
                                  reduction="sum").item()

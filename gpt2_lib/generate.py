@@ -252,10 +252,10 @@ def stream(
 def _last_logits(model: GPT, context: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
     """The full forward pass's logits (B, V) at the last position, skipping the left padding if there is any."""
     if pad is None:
-        return model(context)[:, -1]
+        return model(context)[0][:, -1]  # the logits' last position
     slots = torch.arange(context.shape[1], device=context.device)
     positions, mask = skip_padding(pad, slots, context.shape[1])
-    return model(context, pos=positions, attn_mask=mask)[:, -1]
+    return model(context, pos=positions, attn_mask=mask)[0][:, -1]
 
 
 def _steps(model: GPT, idx: torch.Tensor, pad: torch.Tensor | None, max_new_tokens: int, *, temperature: float,

@@ -605,4 +605,6 @@ def train_setup(
     else:
         torch.manual_seed(cfg.seed)  # the same random weights for the same seed
         net = GPT(config)
-    return net, train_ids, val_ids
+    from gpt2_lib.speed import speed_up  # chapter 10's bf16 stream and fused loss: only under bf16 / on CUDA
+
+    return speed_up(net), train_ids, val_ids
