@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+# notebooks/03_attention.ipynb, cell 36
 def explicit_attention(
     q: Tensor, k: Tensor, v: Tensor, *, dropout_p: float = 0.0, training: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -25,6 +26,7 @@ def explicit_attention(
     return att @ v, att  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
 
 
+# notebooks/03_attention.ipynb, cell 48
 class CausalSelfAttention(nn.Module):
     """GPT-2's multi-head causal self-attention: one fused q, k, v projection, n_head heads, an output projection."""
 

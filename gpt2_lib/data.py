@@ -4,13 +4,24 @@
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+import re
+from collections import deque
 from collections.abc import Sequence
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
+import regex
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gpt2_lib.tokenizer import GPT2_PATTERN
 
+
+# notebooks/02_embeddings_and_positions.ipynb, cell 29
 class TokenWindows(Dataset):
     """Windows of `block_size` ids taken every `stride` ids; the target is the window shifted by one token."""
 
@@ -42,6 +53,7 @@ class TokenWindows(Dataset):
         return chunk[:-1], chunk[1:]  # x: (T,), y: (T,) = x shifted left by one
 
 
+# notebooks/02_embeddings_and_positions.ipynb, cell 30
 def make_loader(
     ids: Sequence[int] | np.ndarray | torch.Tensor,
     block_size: int,
@@ -65,18 +77,9 @@ def make_loader(
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 
+# notebooks/08_training.ipynb, cell 8
 # Chapter 8: token files on disk. `prepare` streams text into uint16 files; the loaders read them with memmap.
-import json
-import multiprocessing
-import os
-import re
-from collections import deque
-from collections.abc import Iterator
-from pathlib import Path
 
-import regex
-
-from gpt2_lib.tokenizer import GPT2_PATTERN
 
 CHUNK_CHARS = 1 << 20  # ~1 MB of text per task: big enough to keep a worker busy, small enough to bound memory
 TOKEN_DTYPE = np.uint16  # GPT-2's 50,257 ids fit below 2**16: half the disk and memory of int32
@@ -244,6 +247,7 @@ def _write_split(ids: np.ndarray, val_fraction: float, files: dict, counts: dict
         counts[split] += len(part)
 
 
+# notebooks/08_training.ipynb, cell 9
 def read_json(path: str | os.PathLike):
     """The JSON value in a file; a file that is not JSON is a ValueError that names it."""
     try:

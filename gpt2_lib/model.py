@@ -17,6 +17,7 @@ from gpt2_lib.block import Block
 from gpt2_lib.device import supports_fused_adamw
 
 
+# notebooks/05_gpt2.ipynb, cell 7
 # OpenAI's released sizes, plus a small one for the chapters that train on a CPU.
 PRESETS: dict[str, dict[str, int]] = {
     "gpt2": dict(n_layer=12, n_head=12, n_embd=768),  # 124M
@@ -61,6 +62,7 @@ class GPTConfig:
         return replace(cls(**PRESETS[name]), **overrides)
 
 
+# notebooks/05_gpt2.ipynb, cell 10
 class GPT(nn.Module):
     """GPT-2: token + position embeddings, a stack of pre-LN transformer blocks, a final LayerNorm, a tied head.
 
@@ -190,6 +192,7 @@ class GPT(nn.Module):
         return save_pretrained(self, directory)
 
 
+# notebooks/05_gpt2.ipynb, cell 21
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")  # (in, out) in HF
 
 
@@ -223,6 +226,7 @@ def from_hf_state_dict(sd: dict[str, torch.Tensor], config: GPTConfig) -> GPT:
     return model
 
 
+# notebooks/05_gpt2.ipynb, cell 28
 def configure_optimizers(
     model: GPT, weight_decay: float, learning_rate: float, betas: tuple[float, float] = (0.9, 0.95), device_type: str = "cpu"
 ) -> torch.optim.AdamW:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 
+# notebooks/08_training.ipynb, cell 38
 def _rows(history) -> list[dict]:
     if isinstance(history, (str, os.PathLike)):
         return [json.loads(line) for line in Path(history).read_text().splitlines() if line.strip()]

@@ -19,6 +19,7 @@ from gpt2_lib.download import DownloadError, Unreachable, cache_path, fetch
 from gpt2_lib.model import GPT, GPTConfig
 
 
+# notebooks/07_openai_weights.ipynb, cell 7
 OPENAI_BASE_URL = "https://openaipublic.blob.core.windows.net/gpt-2/models"  # GPT2_LIB_BASE_URL overrides it
 RELEASES = {"gpt2": "124M", "gpt2-medium": "355M", "gpt2-large": "774M", "gpt2-xl": "1558M"}  # name -> folder
 WEIGHTS = "model.ckpt.data-00000-of-00001"
@@ -48,6 +49,7 @@ def _release(name: str) -> str:
     return RELEASES[name]
 
 
+# notebooks/07_openai_weights.ipynb, cell 10
 def openai_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every tensor in OpenAI's checkpoint of a GPT-2 with this configuration, sorted."""
     C, V, T = config.n_embd, config.vocab_size, config.block_size
@@ -84,6 +86,7 @@ def config_from_hparams(hparams: Mapping[str, int], **overrides) -> GPTConfig:
     return GPTConfig(**{ours: hparams[theirs] for theirs, ours in keys.items()}, **overrides)
 
 
+# notebooks/07_openai_weights.ipynb, cell 13
 def _base_url() -> str:
     return (os.environ.get("GPT2_LIB_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
 
@@ -147,6 +150,7 @@ def is_synthetic(folder: str | os.PathLike) -> bool:
     return (Path(folder) / SYNTHETIC_MARKER).exists()
 
 
+# notebooks/07_openai_weights.ipynb, cell 56
 def from_openai(ckpt_dir: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
     """GPT-2 from a folder of OpenAI's release: names and shapes checked first, then every tensor, crc32c-verified."""
     folder = Path(ckpt_dir)
@@ -188,6 +192,7 @@ def _some(names: list[str], n: int = 6) -> str:
     return ", ".join(names[:n]) + (f" … and {len(names) - n} more" if len(names) > n else "")
 
 
+# notebooks/07_openai_weights.ipynb, cell 66
 def _hf_config(config: GPTConfig, dtype: torch.dtype) -> dict:
     """config.json in Hugging Face's GPT2Config format."""
     special = {"bos_token_id": 50256, "eos_token_id": 50256} if config.vocab_size > 50256 else {}
@@ -232,6 +237,7 @@ def usual_file_modes(*paths: str | os.PathLike) -> None:
             f.chmod(0o666 & ~umask)
 
 
+# notebooks/07_openai_weights.ipynb, cell 70
 def config_from_hf(config: Mapping, **overrides) -> GPTConfig:
     """GPTConfig from Hugging Face's config.json; settings our GPT does not implement are errors, not surprises."""
     if config.get("model_type", "gpt2") != "gpt2":
@@ -336,6 +342,7 @@ def load_pretrained(directory: str | os.PathLike, *, dropout: float = 0.0) -> GP
         raise ValueError(f"{weights_path} does not fit {config_path}: {e}") from None
 
 
+# notebooks/07_openai_weights.ipynb, cell 73
 HF_ENDPOINT = "https://huggingface.co"  # the HF_ENDPOINT variable overrides it, as for huggingface_hub
 
 

@@ -15,6 +15,8 @@ from torch.utils.checkpoint import checkpoint
 from gpt2_lib.device import has_triton
 from gpt2_lib.model import GPT, GPTConfig
 
+
+# notebooks/10_fast_training.ipynb, cell 6
 _HAS_TRITON = has_triton()  # the fused loss of section 6 is a Triton kernel
 
 # Dense bf16 peak FLOP/s from the vendors' data sheets (without sparsity): MFU is measured against these.
@@ -44,6 +46,7 @@ def mfu(tokens_per_s: float, config: GPTConfig, peak_flops: float, T: int | None
     return flops_per_token(config, T=T) * tokens_per_s / peak_flops
 
 
+# notebooks/10_fast_training.ipynb, cell 25
 def pad_vocab(config: GPTConfig, multiple: int = 64) -> GPTConfig:
     """The configuration with vocab_size rounded up to a multiple of `multiple`: GPT-2's 50,257 -> 50,304.
 
@@ -84,6 +87,7 @@ def fused_loss_where_possible(logits: torch.Tensor, targets: torch.Tensor) -> to
     return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
 
 
+# notebooks/10_fast_training.ipynb, cell 35
 def make_capturable(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     """Let an Adam-style optimizer run inside a CUDA graph: step counts and learning rates as GPU tensors."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -128,6 +132,7 @@ def graph_step(step: Callable[[], torch.Tensor], optimizer: torch.optim.Optimize
     return replay
 
 
+# notebooks/10_fast_training.ipynb, cell 44
 def checkpoint_blocks(model: GPT, enabled: bool = True) -> GPT:
     """Recompute each block's activations in the backward pass instead of storing them: less memory, more compute."""
     for block in model.transformer.h:

@@ -9,17 +9,22 @@ import importlib.util
 import json
 import os
 import shutil
+import struct
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from gpt2_lib import tf_checkpoint
 from gpt2_lib.download import Unreachable, cache_dir as _cache_root, fetch
 from gpt2_lib.model import GPTConfig
 from gpt2_lib.pretrained import (PINNED, SYNTHETIC_MARKER, _base_url, _release, config_from_hparams, is_synthetic,
                                  openai_shapes)
+from gpt2_lib.tf_checkpoint import DTYPES, FOOTER_SIZE, TABLE_MAGIC, CheckpointError, crc32c, data_path, mask_crc
 
+
+# notebooks/07_openai_weights.ipynb, cell 14
 _SYNTHETIC_VERSION = 1  # bump when the synthetic weights change, so old folders are rebuilt
 
 
@@ -48,6 +53,7 @@ def write_openai_checkpoint(directory: str | os.PathLike, tensors: Mapping[str, 
     return folder
 
 
+# notebooks/07_openai_weights.ipynb, cell 15
 def synthetic_openai_files(name: str = "gpt2", *, reason: str = "", cache_dir: str | os.PathLike | None = None,
                            seed: int = 0) -> Path:
     """A folder in the layout of OpenAI's release of `name` whose weights are random: for offline tests and CI only.
@@ -90,12 +96,7 @@ def synthetic_openai_files(name: str = "gpt2", *, reason: str = "", cache_dir: s
     return folder
 
 
-import struct
-
-from gpt2_lib import tf_checkpoint
-from gpt2_lib.tf_checkpoint import DTYPES, FOOTER_SIZE, TABLE_MAGIC, CheckpointError, crc32c, data_path, mask_crc
-
-
+# notebooks/07_openai_weights.ipynb, cell 49
 def _encode_varint(n: int) -> bytes:
     out = bytearray()
     while n >= 0x80:

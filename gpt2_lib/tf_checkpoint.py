@@ -16,6 +16,7 @@ import crc32c as _crc32c
 import numpy as np
 
 
+# notebooks/07_openai_weights.ipynb, cell 18
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read as asked; the message names the file or tensor and what differed."""
 
@@ -28,6 +29,7 @@ class CorruptTensorError(CheckpointError):
         self.tensor = tensor
 
 
+# notebooks/07_openai_weights.ipynb, cell 22
 TABLE_MAGIC = 0xDB4775248B80FB57  # the last 8 bytes of every LevelDB-style table
 FOOTER_SIZE = 48  # two block handles, zero-padded to 40 bytes, then the magic number
 BLOCK_TRAILER_SIZE = 5  # after each block: a compression-type byte and a masked crc32c
@@ -49,6 +51,7 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise CheckpointError("a varint longer than 10 bytes: the index is damaged")
 
 
+# notebooks/07_openai_weights.ipynb, cell 25
 _MASK_DELTA = 0xA282EAD8
 
 
@@ -68,6 +71,7 @@ def unmask_crc(masked: int) -> int:
     return ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF
 
 
+# notebooks/07_openai_weights.ipynb, cell 26
 def _read_block(table: bytes, offset: int, size: int, path: Path) -> bytes:
     """One block of the table, after checking its trailer: no compression, and a matching masked crc32c."""
     if offset + size + BLOCK_TRAILER_SIZE > len(table):
@@ -113,6 +117,7 @@ def _table_entries(table: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
         yield from _block_entries(_read_block(table, offset, size, path))
 
 
+# notebooks/07_openai_weights.ipynb, cell 32
 def _proto_fields(message: bytes) -> Iterator[tuple[int, int | bytes]]:
     """(field number, value) for each field of a serialized protobuf message: an int, or bytes for a sub-message."""
     pos = 0
@@ -135,6 +140,7 @@ def _proto_fields(message: bytes) -> Iterator[tuple[int, int | bytes]]:
         yield field, value
 
 
+# notebooks/07_openai_weights.ipynb, cell 34
 # TensorFlow's DataType enum (types.proto) -> NumPy, for the types a checkpoint of numbers holds.
 DTYPES: dict[int, np.dtype] = {
     1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<i4"), 4: np.dtype("u1"), 5: np.dtype("<i2"),
@@ -182,6 +188,7 @@ def _parse_entry(name: str, value: bytes) -> TensorInfo:
     return info
 
 
+# notebooks/07_openai_weights.ipynb, cell 35
 def _read_index(prefix: str | os.PathLike) -> tuple[int, dict[str, TensorInfo]]:
     """The number of data shards and every tensor's entry, from <prefix>.index."""
     path = Path(f"{os.fspath(prefix)}.index")
@@ -207,6 +214,7 @@ def list_tensors(prefix: str | os.PathLike) -> dict[str, TensorInfo]:
     return _read_index(prefix)[1]
 
 
+# notebooks/07_openai_weights.ipynb, cell 41
 def data_path(prefix: str | os.PathLike, shard: int, num_shards: int) -> Path:
     """The file holding shard `shard` of a checkpoint's tensors: <prefix>.data-00000-of-00001 for one shard."""
     return Path(f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}")
@@ -249,6 +257,7 @@ def read(prefix: str | os.PathLike, names: Iterable[str] | None = None, *, verif
     return out
 
 
+# notebooks/07_openai_weights.ipynb, cell 50
 class TensorFlowMissing(ImportError):
     """TensorFlow is not installed. Shown as one line, in a notebook too (IPython prints `_render_traceback_`)."""
 

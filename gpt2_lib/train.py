@@ -28,6 +28,7 @@ from gpt2_lib.model import GPT, configure_optimizers
 from gpt2_lib.pretrained import usual_file_modes
 
 
+# notebooks/08_training.ipynb, cell 19
 @dataclass
 class TrainConfig:
     """Everything a training run needs besides the model and the data; nanoGPT's defaults where it has them."""
@@ -84,6 +85,7 @@ class TrainConfig:
         pick_device(self.device)  # a device this machine lacks, or one without memory (meta), fails here
 
 
+# notebooks/08_training.ipynb, cell 22
 def get_lr(step: int, cfg: TrainConfig) -> float:
     """The learning rate for update `step` (0-based): linear warmup, then cosine decay to min_lr, then flat."""
     min_lr = cfg.learning_rate / 10 if cfg.min_lr is None else cfg.min_lr
@@ -96,6 +98,7 @@ def get_lr(step: int, cfg: TrainConfig) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - min_lr)
 
 
+# notebooks/08_training.ipynb, cell 25
 class BatchSource(Protocol):
     """What train() draws training batches from: RandomWindows, or e.g. chapter 9's instruction batches."""
 
@@ -149,6 +152,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     return torch.stack(losses).mean().item()
 
 
+# notebooks/08_training.ipynb, cell 29
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_KEYS = ("step", "param_groups", "rng", "tokens", "best", "stopped", "block_size", "batches", "scaler",
                 "train_config")  # what train() writes into trainer.json and reads back
@@ -273,6 +277,7 @@ def read_trainer_state(folder: str | os.PathLike) -> dict:
     return meta
 
 
+# notebooks/08_training.ipynb, cell 31
 def _batches(data, cfg: TrainConfig, block_size: int) -> BatchSource:
     """A batch source as given, or random windows over an array of ids."""
     if hasattr(data, "next_batch"):
@@ -396,6 +401,7 @@ def _note_signals() -> Iterator[dict]:
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
+# notebooks/08_training.ipynb, cell 32
 def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
           on_eval: Callable[[int, GPT], dict | None] | None = None, rank=None) -> list[dict]:
     """Train `model` in place for cfg.max_steps updates; return the metrics, one dict per step (as in metrics.jsonl).
@@ -548,6 +554,7 @@ def _train(model: GPT, cfg: TrainConfig, train_data, val_data, on_eval, rank, si
     return history
 
 
+# notebooks/08_training.ipynb, cell 37
 def ngram_list(ids, n: int) -> list[bytes]:
     """The n-grams of one sequence of ids, in order with repeats; each packed into bytes (hashable, compact)."""
     ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64))
@@ -560,6 +567,7 @@ def memorisation_rate(samples, reference: set[bytes], n: int) -> float:
     return sum(g in reference for g in grams) / len(grams) if grams else float("nan")
 
 
+# notebooks/08_training.ipynb, cell 53
 def train_setup(
     data_dir, cfg: TrainConfig, model: str | None = None, *, init: str | None = None,
     init_checkpoint: str | None = None, dropout: float = 0.0, **overrides
