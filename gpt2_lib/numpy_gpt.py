@@ -99,16 +99,10 @@ def params_from_state_dict(state_dict: dict, dtype=None) -> dict:
         elif name == "lm_head.weight":  # tied: the same matrix as transformer.wte.weight
             continue
         elif name.startswith("transformer."):  # ours: transformer.h.0.mlp.c_fc.weight, nn.Linear (out, in)
-            parts = name.removeprefix("transformer.").split(".")
-            if parts[0] == "h":  # h.0 -> h0, as OpenAI names the blocks
-                parts[:2] = [f"h{parts[1]}"]
-            if parts[-2] in ("wte", "wpe"):
-                parts = parts[:-1]
-            elif parts[-1] == "weight":  # a Linear's (out, in) -> (in, out); a LayerNorm's weight is its gain g
-                parts[-1], a = ("w", a.T) if a.ndim == 2 else ("g", a)
-            else:
-                parts[-1] = "b"
-            name = "/".join(parts)
+            from gpt2_lib.pretrained import openai_name  # chapter 7's renaming, the one copy of it
+
+            name = openai_name(name).removeprefix("model/")
+            a = a.T if name.endswith("/w") else a  # a Linear's (out, in) -> OpenAI's (in, out)
         else:
             raise ValueError(f"{name!r} is neither our GPT's (transformer.…) nor OpenAI's (model/…) parameter name; "
                              "pass GPT.state_dict() or tf_checkpoint.read(prefix)")

@@ -77,6 +77,19 @@ def gpt2_lib_name(openai_name: str) -> str:
     return ".".join(["transformer", *parts[1:-1], leaf])
 
 
+def openai_name(name: str) -> str:
+    """OpenAI's name for one of ours, the inverse of gpt2_lib_name: transformer.h.3.ln_1.weight -> model/h3/ln_1/g."""
+    parts = name.split(".")
+    if parts[0] != "transformer" or len(parts) < 3 or parts[-1] not in ("weight", "bias"):
+        raise ValueError(f"{name!r} is not a GPT-2 tensor name (they start with 'transformer.'; lm_head is wte)")
+    if parts[1] in ("wte", "wpe"):
+        return f"model/{parts[1]}"
+    if parts[1] == "h":  # h.11 -> h11
+        parts[1:3] = [f"h{parts[2]}"]
+    leaf = "b" if parts[-1] == "bias" else "g" if parts[-2].startswith("ln_") else "w"  # a LayerNorm's weight is g
+    return "/".join(["model", *parts[1:-1], leaf])
+
+
 def config_from_hparams(hparams: Mapping[str, int], **overrides) -> GPTConfig:
     """GPTConfig from OpenAI's hparams.json (n_vocab, n_ctx, n_embd, n_head, n_layer)."""
     keys = {"n_vocab": "vocab_size", "n_ctx": "block_size", "n_embd": "n_embd", "n_head": "n_head",

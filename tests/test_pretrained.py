@@ -472,3 +472,11 @@ def test_save_pretrained_gives_its_files_the_modes_of_the_umask(tmp_path):
         os.umask(umask)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
     assert modes == {"model.safetensors": 0o644, "config.json": 0o644}, f"modes {modes}, umask 022"
+
+
+def test_openai_and_our_names_map_both_ways_for_every_tensor():
+    config = P.config_from_hparams(SMALL)
+    ours = [P.gpt2_lib_name(n) for n in P.openai_shapes(config)]
+    assert set(ours) == set(dict(GPT(config).named_parameters())), "the mapping misses or invents a parameter"
+    back = {P.openai_name(n) for n in ours}
+    assert back == set(P.openai_shapes(config)), f"openai_name(gpt2_lib_name(n)) != n: {back ^ set(P.openai_shapes(config))}"
