@@ -5,7 +5,9 @@ The notebooks are the source of the library: a chapter names its module with a
 (nbdev's directives); `#| export numpy_gpt` sends a cell to another module instead,
 so one module (the NumPy GPT-2) can grow over several chapters. This script copies
 those cells, in reading order, into the modules, under a header that says which
-notebooks to edit. Run it after editing a chapter:
+notebooks to edit. As nbdev does, each cell's code is preceded by a comment naming its
+notebook and cell (`# notebooks/05_gpt2.ipynb, cell 10`), and the imports that open the
+cells are gathered at the top of the module. Run it after editing a chapter:
 
     python -m gpt2_lib._export            # rewrite gpt2_lib/ from notebooks/
     python -m gpt2_lib._export --check    # exit 1 if gpt2_lib/ differs from the notebooks
@@ -14,9 +16,11 @@ notebooks to edit. Run it after editing a chapter:
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,11 +45,20 @@ def _directives(source: str) -> tuple[dict[str, str], str]:
     return found, "\n".join(lines).strip("\n")
 
 
-def modules_from_notebook(path: Path) -> dict[str, list[str]]:
-    """Return {module name: [code of each export cell, in order]} for one notebook."""
+@dataclass(frozen=True)
+class Cell:
+    """One export cell's code, and where it came from."""
+
+    code: str
+    notebook: str  # the notebook's path relative to the repository, e.g. notebooks/05_gpt2.ipynb
+    index: int  # the cell's index in the notebook, counting from 0 as Jupyter's JSON does
+
+
+def modules_from_notebook(path: Path) -> dict[str, list[Cell]]:
+    """Return {module name: [each export cell, in order]} for one notebook."""
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     default: str | None = None
-    modules: dict[str, list[str]] = {}
+    modules: dict[str, list[Cell]] = {}
     for i, cell in enumerate(cells):
         if cell["cell_type"] != "code":
             continue
@@ -62,10 +75,59 @@ def modules_from_notebook(path: Path) -> dict[str, list[str]]:
                 raise ExportError(f"{path.name} cell {i}: `#| export` before any `#| default_exp` cell")
             if not MODULE_NAME.match(target):
                 raise ExportError(f"{path.name} cell {i}: {target!r} is not a valid module name")
-            modules.setdefault(target, []).append(code)
+            modules.setdefault(target, []).append(Cell(code, _relative(path), i))
     if default is not None and default not in modules:
         raise ExportError(f"{path.name}: `#| default_exp {default}` but no `#| export` cell")
     return modules
+
+
+def _split_cell(cell: Cell, first: bool) -> tuple[str | None, list[str], str]:
+    """(module docstring, imports, the rest) of a cell: the docstring only from a module's first cell, and only
+    the imports that open the cell; an import after other code stays there, as its place matters."""
+    try:
+        body = ast.parse(cell.code).body
+    except SyntaxError as e:
+        raise ExportError(f"{cell.notebook} cell {cell.index}: not valid Python ({e.msg}, line {e.lineno})") from None
+    lines = cell.code.split("\n")
+    docstring, imports, taken = None, [], set()
+    for k, node in enumerate(body):
+        span = range(node.lineno - 1, node.end_lineno)
+        if first and k == 0 and isinstance(node, ast.Expr) and isinstance(getattr(node, "value", None), ast.Constant) \
+                and isinstance(node.value.value, str):
+            docstring = "\n".join(lines[i] for i in span)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append("\n".join(lines[i] for i in span))
+        else:
+            break
+        taken.update(span)
+    rest = "\n".join(line for i, line in enumerate(lines) if i not in taken).strip("\n")
+    return docstring, imports, re.sub(r"\n{4,}", "\n\n\n", rest)
+
+
+def _import_group(statement: str) -> int:
+    """0 for `from __future__`, 1 the standard library, 2 other packages, 3 gpt2_lib itself: PEP 8's order."""
+    module = statement.split()[1].split(".")[0]
+    if module == "__future__":
+        return 0
+    return 3 if module == "gpt2_lib" else 1 if module in sys.stdlib_module_names else 2
+
+
+def module_source(cells: list[Cell]) -> str:
+    """One module: its header, its docstring, every cell's opening imports gathered, then each cell's code under
+    a marker naming its notebook and cell."""
+    docstring, imports, parts = None, [], []
+    for k, cell in enumerate(cells):
+        doc, found, rest = _split_cell(cell, first=k == 0)
+        docstring = docstring or doc
+        imports += [i for i in found if i not in imports]
+        if rest:
+            parts.append(f"# {cell.notebook}, cell {cell.index}\n{rest}")
+    order = sorted(imports, key=lambda i: (i.startswith("from"), i.split()[1].lower()))  # isort's order in a group
+    groups = ["\n".join(i for i in order if _import_group(i) == g) for g in range(4)]
+    head = [docstring] if docstring else []
+    notebooks = ", ".join(dict.fromkeys(cell.notebook for cell in cells))
+    return HEADER.format(notebook=notebooks) + "\n" + "\n\n".join(head + [g for g in groups if g]) + "\n\n\n" \
+        + "\n\n\n".join(parts) + "\n"
 
 
 def _relative(path: Path) -> str:
@@ -74,17 +136,12 @@ def _relative(path: Path) -> str:
 
 
 def export_all(notebooks: Path = ROOT / "notebooks") -> dict[str, str]:
-    """Collect every module's cells from all chapters, in reading order, under a header naming its notebooks."""
-    chunks: dict[str, list[str]] = {}
-    sources: dict[str, list[str]] = {}
+    """Collect every module's cells from all chapters, in reading order, and write each module's source."""
+    cells: dict[str, list[Cell]] = {}
     for nb in sorted(notebooks.glob("*.ipynb")):
-        for name, cells in modules_from_notebook(nb).items():
-            chunks.setdefault(name, []).extend(cells)
-            sources.setdefault(name, []).append(_relative(nb))
-    return {
-        name: HEADER.format(notebook=", ".join(sources[name])) + "\n" + "\n\n\n".join(cells) + "\n"
-        for name, cells in chunks.items()
-    }
+        for name, found in modules_from_notebook(nb).items():
+            cells.setdefault(name, []).extend(found)
+    return {name: module_source(found) for name, found in cells.items()}
 
 
 def write(modules: dict[str, str], package: Path = ROOT / "gpt2_lib") -> list[Path]:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+# notebooks/03_attention.ipynb, cell 36
 def explicit_attention(
     q: Tensor, k: Tensor, v: Tensor, *, dropout_p: float = 0.0, training: bool = False
 ) -> tuple[Tensor, Tensor]:
@@ -25,6 +26,7 @@ def explicit_attention(
     return att @ v, att  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
 
 
+# notebooks/03_attention.ipynb, cell 48
 class CausalSelfAttention(nn.Module):
     """GPT-2's multi-head causal self-attention: one fused q, k, v projection, n_head heads, an output projection."""
 
@@ -46,28 +48,36 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(dropout)  # on the output, before it joins the residual stream
         self.n_head, self.n_embd, self.dropout = n_head, n_embd, dropout
 
-    def forward(
-        self, x: Tensor, return_weights: bool = False, attn_mask: Tensor | None = None
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """x (B, T, C) -> y (B, T, C); with return_weights, the explicit path, which also returns (B, nh, T, T).
+    def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
+        """x (B, T, C) -> y (B, T, C) by PyTorch's fused attention (FlashAttention on CUDA): no (T, T) weights.
 
         attn_mask (B, 1, T, T), True where a query may read a key, replaces the causal mask: chapter 6 uses it to
         hide the padding of prompts of different lengths."""
+        q, k, v = self._heads(x)  # 3 x (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
+            is_causal=attn_mask is None,  # a caller's mask already holds causality
+        )  # (B, nh, T, hs)
+        return self._merge_heads(y)
+
+    def forward_with_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The same y by the explicit path, and the causal attention weights (B, nh, T, T), for plots."""
+        q, k, v = self._heads(x)
+        y, att = explicit_attention(q, k, v, dropout_p=self.attn_dropout.p, training=self.training)
+        return self._merge_heads(y), att
+
+    def _heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """q, k, v, each (B, nh, T, hs), from x (B, T, C)."""
         B, T, C = x.size()  # batch, time, n_embd
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # (B, T, 3C) -> 3 x (B, T, C)
         hs = C // self.n_head
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        if return_weights and attn_mask is not None:
-            raise ValueError("return_weights=True shows causal attention only; call it without attn_mask")
-        if return_weights:
-            y, att = explicit_attention(q, k, v, dropout_p=self.attn_dropout.p, training=self.training)
-        else:  # fused kernels (FlashAttention on CUDA) never build the (T, T) weights
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
-                is_causal=attn_mask is None,  # a caller's mask already holds causality
-            )  # (B, nh, T, hs)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C)
-        y = self.resid_dropout(self.c_proj(y))
-        return (y, att) if return_weights else y
+        return q, k, v
+
+    def _merge_heads(self, y: Tensor) -> Tensor:
+        """The heads' outputs (B, nh, T, hs) side by side, (B, T, C), mixed by the output projection."""
+        B, nh, T, hs = y.shape
+        y = y.transpose(1, 2).contiguous().view(B, T, nh * hs)  # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C)
+        return self.resid_dropout(self.c_proj(y))

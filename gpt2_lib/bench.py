@@ -32,7 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gpt2_lib.device import describe_machine
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.speed import checkpoint_blocks, flops_per_token, graph_step
+from gpt2_lib.speed import checkpoint_blocks, flops_per_token, graph_step, speed_up
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
 
@@ -64,7 +64,7 @@ def _time(timed_step, steps: int, name: str) -> tuple[float, float, torch.Tensor
     return statistics.median(a.elapsed_time(b) for a, b in zip(events, events[1:])), cpu_ms, loss
 
 
-def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = True, bf16: bool = True,
+def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: bool = True, bf16: bool = True,
         flash: bool = True, compile: bool = True, fused: bool = True, batch: int = 16, accum: int = 1,
         compile_mode: str | None = None, cudnn_attention: bool = False, coordinate_descent: bool = False,
         bf16_residual: bool = True, fused_loss: bool = True, model_name: str = "gpt2", checkpointing: bool = False,
@@ -79,8 +79,11 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
     saved = {k: getattr(torch._inductor.config, k) for k in inductor}
     for k, v in inductor.items():  # other inductor settings, for this run only
         setattr(torch._inductor.config, k, v)
-    cfg = GPTConfig.from_name(model_name, vocab_size=vocab, bf16_residual=bf16_residual, fused_loss=fused_loss)
-    model = (hf_model(cfg) if impl == "transformers" else GPT(cfg)).cuda().train()
+    cfg = GPTConfig.from_name(model_name, vocab_size=vocab_size)
+    if impl == "transformers":
+        model = hf_model(cfg).cuda().train()
+    else:
+        model = speed_up(GPT(cfg), bf16_residual=bf16_residual, fused_loss=fused_loss).cuda().train()
     if checkpointing:
         checkpoint_blocks(model)
     n_params = sum(p.numel() for p in model.parameters())
@@ -128,7 +131,8 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab: int = 50257, tf32: bool = T
               "cpu_ms_per_step": round(cpu_ms, 2), "tokens_per_step": tokens,
               "tokens_per_s": round(tok_s), "mfu": round(mfu, 4),
               "peak_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
-              "settings": dict(vocab=vocab, tf32=tf32, bf16=bf16, flash=flash, compile=compile, fused_adamw=fused,
+              "settings": dict(vocab=vocab_size,  # "vocab": the key the stored results use
+                               tf32=tf32, bf16=bf16, flash=flash, compile=compile, fused_adamw=fused,
                                batch=batch, accum=accum, T=T, compile_mode=compile_mode,
                                cudnn_attention=cudnn_attention, coordinate_descent=coordinate_descent,
                                bf16_residual=bf16_residual, fused_loss=fused_loss, model=model_name,
@@ -152,17 +156,17 @@ LADDER = [  # chapter 10, one change at a time, each on top of the ones before
     ("+ flash attention", dict(compile=False, fused=False, **PLAIN)),
     ("+ torch.compile", dict(fused=False, **PLAIN)),
     ("+ fused AdamW", dict(**PLAIN)),
-    ("+ vocab 50,304", dict(vocab=50304, **PLAIN)),
-    ("+ bf16 residual stream", dict(vocab=50304, fused_loss=False)),
-    ("+ fused cross-entropy (Triton)", dict(vocab=50304)),
-    ("+ batch 32 x 16 accumulated (0.5M tokens)", dict(vocab=50304, batch=32, accum=16, warmup=2, steps=4)),
+    ("+ vocab 50,304", dict(vocab_size=50304, **PLAIN)),
+    ("+ bf16 residual stream", dict(vocab_size=50304, fused_loss=False)),
+    ("+ fused cross-entropy (Triton)", dict(vocab_size=50304)),
+    ("+ batch 32 x 16 accumulated (0.5M tokens)", dict(vocab_size=50304, batch=32, accum=16, warmup=2, steps=4)),
 ]
 TRIED = [  # measured without gain on an H100 (benchmarks/NOTES.md); on top of the ladder's B=16 best
-    ("+ compile max-autotune", dict(vocab=50304, compile_mode="max-autotune-no-cudagraphs")),
-    ("+ cuDNN attention", dict(vocab=50304, cudnn_attention=True)),
-    ("+ coordinate-descent tuning", dict(vocab=50304, cudnn_attention=True, coordinate_descent=True)),
-    ("+ CUDA graphs (compile reduce-overhead)", dict(vocab=50304, compile_mode="reduce-overhead")),
-    ("+ combo kernels (inductor)", dict(vocab=50304, inductor={"combo_kernels": True})),
+    ("+ compile max-autotune", dict(vocab_size=50304, compile_mode="max-autotune-no-cudagraphs")),
+    ("+ cuDNN attention", dict(vocab_size=50304, cudnn_attention=True)),
+    ("+ coordinate-descent tuning", dict(vocab_size=50304, cudnn_attention=True, coordinate_descent=True)),
+    ("+ CUDA graphs (compile reduce-overhead)", dict(vocab_size=50304, compile_mode="reduce-overhead")),
+    ("+ combo kernels (inductor)", dict(vocab_size=50304, inductor={"combo_kernels": True})),
 ]
 
 
@@ -193,14 +197,14 @@ def main() -> None:
             theirs = run("transformers" + suffix, impl="transformers", cuda_graph=graph, steps=args.steps)
             lines.append(theirs)
             for name, vocab in ours_runs:
-                ours = run(name + suffix, vocab=vocab, cuda_graph=graph, steps=args.steps)
+                ours = run(name + suffix, vocab_size=vocab, cuda_graph=graph, steps=args.steps)
                 ratio = {"run": f"{name}{suffix} / transformers{suffix}",
                          "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)}
                 print(json.dumps(ratio))
                 lines += [ours, ratio]
     elif args.suite == "memory":  # activation checkpointing on GPT-2 medium: the memory it saves, the time it costs
         for name, ckpt in (("gpt2-medium, B8", False), ("gpt2-medium, B8, activation checkpointing", True)):
-            lines.append(run(name, model_name="gpt2-medium", vocab=50304, batch=8, checkpointing=ckpt, steps=10))
+            lines.append(run(name, model_name="gpt2-medium", vocab_size=50304, batch=8, checkpointing=ckpt, steps=10))
     else:
         for i, (name, settings) in enumerate(LADDER if args.suite == "ladder" else TRIED):
             if args.only and str(i) not in args.only:

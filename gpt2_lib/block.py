@@ -10,6 +10,7 @@ from torch import Tensor
 from gpt2_lib.attention import CausalSelfAttention
 
 
+# notebooks/04_transformer_block.ipynb, cell 26
 class MLP(nn.Module):
     """The position-wise feed-forward network: widen to 4C, GELU, project back to C, for each token on its own."""
 
@@ -27,6 +28,7 @@ class MLP(nn.Module):
         return self.dropout(x)
 
 
+# notebooks/04_transformer_block.ipynb, cell 33
 class Block(nn.Module):
     """One pre-LN transformer block: tokens talk (attention), then think (MLP), each added to the residual stream."""
 

@@ -20,10 +20,13 @@ import torch.nn.functional as F
 
 from gpt2_lib.model import GPT, GPTConfig
 
+
+# notebooks/12_classification.ipynb, cell 10
 EOT = 50256  # GPT-2's <|endoftext|>: pads the shorter rows of a batch (never read: see GPTClassifier)
 Example = tuple[list[int], int]  # a passage's token ids and its class id
 
 
+# notebooks/12_classification.ipynb, cell 12
 def passages(ids: Sequence[int], length: int) -> list[list[int]]:
     """Consecutive, non-overlapping windows of `length` token ids; the tail too short for one is dropped."""
     return [list(ids[i : i + length]) for i in range(0, len(ids) - length + 1, length)]
@@ -59,6 +62,7 @@ def collate(batch: Sequence[Example], pad_token_id: int = EOT) -> tuple[torch.Te
     return idx, lengths, labels
 
 
+# notebooks/12_classification.ipynb, cell 19
 class GPTClassifier(nn.Module):
     """A GPT whose LM head is replaced by a small one, n_embd -> n_classes, read at each row's last real token."""
 
@@ -72,7 +76,7 @@ class GPTClassifier(nn.Module):
 
     def forward(self, idx: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class logits (B, n_classes) for right-padded ids (B, T); lengths (B,) counts each row's real tokens."""
-        h = self.gpt(idx)  # (B, T, C)
+        h, _ = self.gpt(idx)  # (B, T, C): the GPT's "logits" are its hidden states now
         if lengths is None:
             return self.head(h[:, -1])  # (B, n_classes)
         # Causal attention: position t has seen tokens 0..t only, so the last real token has seen the whole text
@@ -81,6 +85,7 @@ class GPTClassifier(nn.Module):
         return self.head(last)
 
 
+# notebooks/12_classification.ipynb, cell 22
 Trainable = Literal["head", "last", "all"]
 
 
@@ -99,6 +104,7 @@ def freeze_for(model: GPTClassifier, which: Trainable) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+# notebooks/12_classification.ipynb, cell 25
 @torch.no_grad()
 def predict(model: GPTClassifier, examples: Sequence[Example], batch_size: int = 16) -> torch.Tensor:
     """The class probabilities (N, n_classes) for examples (their labels are not read), in eval mode."""
@@ -148,6 +154,7 @@ def train_classifier(model: GPTClassifier, train: Sequence[Example], val: Sequen
     return history
 
 
+# notebooks/12_classification.ipynb, cell 31
 def save_classifier(model: GPTClassifier, labels: Sequence[str], directory: str | os.PathLike) -> Path:
     """config.json (the GPT's config, the class names) + model.safetensors: weights by name, no pickle."""
     from safetensors.torch import save_file
@@ -177,6 +184,7 @@ def load_classifier(directory: str | os.PathLike) -> tuple[GPTClassifier, list[s
     return model.eval(), config["labels"]
 
 
+# notebooks/12_classification.ipynb, cell 34
 def load_labelled(path: str | os.PathLike, *, need_labels: bool = True) -> list[dict]:
     """Records {"text", "label"} from a .jsonl (one object a line) or .csv (a header with text and label) file."""
     path = Path(path)

@@ -8,6 +8,8 @@ import torch
 
 from gpt2_lib.device import has_triton
 
+
+# notebooks/10_fast_training.ipynb, cell 28
 BLOCK = 2048  # logits a program handles per step of its loop; the fastest of those tried on an H100
 HAS_TRITON = has_triton()  # no Triton wheel for macOS or Windows: there the module imports, the kernel cannot run
 TRITON_NEEDED = ("the fused cross-entropy is a Triton kernel: it needs Triton (Linux, with a CUDA build of PyTorch "

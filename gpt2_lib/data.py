@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 
+# notebooks/02_embeddings_and_positions.ipynb, cell 29
 class TokenWindows(Dataset):
     """Windows of `block_size` ids taken every `stride` ids; the target is the window shifted by one token."""
 
@@ -42,6 +43,7 @@ class TokenWindows(Dataset):
         return chunk[:-1], chunk[1:]  # x: (T,), y: (T,) = x shifted left by one
 
 
+# notebooks/02_embeddings_and_positions.ipynb, cell 30
 def make_loader(
     ids: Sequence[int] | np.ndarray | torch.Tensor,
     block_size: int,
@@ -65,6 +67,7 @@ def make_loader(
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 
+# notebooks/08_training.ipynb, cell 10
 IGNORE_INDEX = -100  # a target with this id is not scored: F.cross_entropy's default ignore_index
 
 

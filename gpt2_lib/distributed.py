@@ -11,6 +11,7 @@ import torch
 import torch.distributed as dist
 
 
+# notebooks/10_fast_training.ipynb, cell 52
 @dataclass(frozen=True)
 class Rank:
     """This process's place in a torchrun job, and the device it trains on."""

@@ -18,6 +18,8 @@ from gpt2_lib.data import IGNORE_INDEX  # targets with this id are not scored
 from gpt2_lib.model import GPT
 from gpt2_lib.train import TrainConfig, load_model, run_folder, train, write_metrics
 
+
+# notebooks/09_finetuning.ipynb, cell 20
 EOT = 50256  # GPT-2's <|endoftext|>: ends every response (so the model learns to stop) and pads the batches
 FIELDS = ("instruction", "input", "output")
 PREAMBLE = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
@@ -31,6 +33,7 @@ def format_prompt(record: Mapping[str, str]) -> str:
     return text + "\n\n### Response:\n"
 
 
+# notebooks/09_finetuning.ipynb, cell 23
 def check_records(records) -> list[dict]:
     """The records, if each is a dict with string instruction/input/output; else ValueError naming every bad index."""
     if not isinstance(records, list):
@@ -61,6 +64,7 @@ def load_records(path: str | os.PathLike) -> list[dict]:
     return check_records(data)
 
 
+# notebooks/09_finetuning.ipynb, cell 26
 def split_records(records: Sequence, train: float = 0.85, test: float = 0.10) -> tuple[list, list, list]:
     """(train, val, test): the first 85%, the last 5% and the 10% between them, in file order (a fixed split)."""
     n_train, n_test = int(len(records) * train), int(len(records) * test)
@@ -69,6 +73,7 @@ def split_records(records: Sequence, train: float = 0.85, test: float = 0.10) ->
     return list(records[:n_train]), list(records[n_train + n_test:]), list(records[n_train:n_train + n_test])
 
 
+# notebooks/09_finetuning.ipynb, cell 29
 class InstructionDataset(torch.utils.data.Dataset):
     """Records as (ids, prompt_length): the prompt's tokens, the response's, then <|endoftext|>."""
 
@@ -98,6 +103,7 @@ class InstructionDataset(torch.utils.data.Dataset):
         return dropped
 
 
+# notebooks/09_finetuning.ipynb, cell 32
 def collate(batch: Sequence[tuple[Sequence[int], int]], *, pad_token_id: int = EOT, ignore_index: int = IGNORE_INDEX,
             mask_prompt: bool = True, max_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and next-token targets (B, T), padded to the longest sequence (at most max_length tokens).
@@ -124,6 +130,7 @@ def collate(batch: Sequence[tuple[Sequence[int], int]], *, pad_token_id: int = E
     return x, y
 
 
+# notebooks/09_finetuning.ipynb, cell 37
 class InstructionBatches:
     """A BatchSource for train(): the records shuffled each epoch (own seeded generator), collated batch by batch."""
 
@@ -159,6 +166,7 @@ def record_batches(dataset: InstructionDataset, batch_size: int, **collate_kwarg
             for i in range(0, len(dataset), batch_size)]
 
 
+# notebooks/09_finetuning.ipynb, cell 56
 @torch.no_grad()
 def generate_response(model: GPT, record: Mapping[str, str], tokenizer=None, *, max_new_tokens: int = 256,
                       temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
@@ -183,6 +191,7 @@ def generate_response(model: GPT, record: Mapping[str, str], tokenizer=None, *, 
     return tokenizer.decode(out).strip()
 
 
+# notebooks/09_finetuning.ipynb, cell 58
 def _normalise(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -208,6 +217,7 @@ def score_answers(predictions: Sequence[str], references: Sequence[str]) -> dict
             "rouge_l": float(np.mean([rouge_l(p, r) for p, r in zip(predictions, references)]))}
 
 
+# notebooks/09_finetuning.ipynb, cell 104
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from gpt2_lib.model import GPT, GPTConfig
 
 
+# notebooks/06_generation.ipynb, cell 21
 def filter_logits(
     logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
 ) -> torch.Tensor:
@@ -52,6 +53,7 @@ def sample_next(
     return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
 
 
+# notebooks/06_generation.ipynb, cell 30
 @dataclass
 class KVCache:
     """Every layer's keys and values, preallocated for the whole context so that no shape ever changes."""
@@ -68,6 +70,7 @@ class KVCache:
         return cls((torch.zeros if zeroed else torch.empty)(shape, device=device, dtype=dtype), pad=pad)
 
 
+# notebooks/06_generation.ipynb, cell 32
 class LayerWeights(NamedTuple):
     """One block's tensors for decoding: LayerNorms as (weight, bias), linear layers as ((in, out) matrix, bias)."""
 
@@ -160,6 +163,7 @@ def forward_with_cache(
     return F.layer_norm(last, (C,), *weights.ln_f, eps) @ weights.head  # (B, V)
 
 
+# notebooks/06_generation.ipynb, cell 36
 def left_pad(prompts: torch.Tensor | Sequence[Sequence[int]], pad_token_id: int = 0,
              device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Prompts as one (B, T) batch, the shorter ones padded on the left; and each row's padding, (B,).
@@ -198,6 +202,7 @@ def skip_padding(pad: torch.Tensor, slots: torch.Tensor, n_keys: int) -> tuple[t
     return positions, mask[:, None]  # one mask for all heads
 
 
+# notebooks/06_generation.ipynb, cell 39
 def _check_settings(model: GPT, idx: torch.Tensor, max_new_tokens: int, temperature: float,
                     top_k: int | None, top_p: float | None) -> None:
     """Reject impossible generation settings before any work, saying what to change."""
@@ -252,10 +257,10 @@ def stream(
 def _last_logits(model: GPT, context: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
     """The full forward pass's logits (B, V) at the last position, skipping the left padding if there is any."""
     if pad is None:
-        return model(context)[:, -1]
+        return model(context)[0][:, -1]  # the logits' last position
     slots = torch.arange(context.shape[1], device=context.device)
     positions, mask = skip_padding(pad, slots, context.shape[1])
-    return model(context, pos=positions, attn_mask=mask)[:, -1]
+    return model(context, pos=positions, attn_mask=mask)[0][:, -1]
 
 
 def _steps(model: GPT, idx: torch.Tensor, pad: torch.Tensor | None, max_new_tokens: int, *, temperature: float,
@@ -321,6 +326,7 @@ def generate(
     return torch.cat([idx, torch.stack(new, dim=1)], dim=1) if new else idx.clone()
 
 
+# notebooks/06_generation.ipynb, cell 53
 class CUDAGraphStep:
     """One decoding step (one token per row) recorded as a CUDA graph over the static cache, replayed per token."""
 

@@ -16,6 +16,8 @@ import torch.nn as nn
 
 from gpt2_lib.model import GPT
 
+
+# notebooks/09_finetuning.ipynb, cell 79
 TARGETS = ("c_attn", "c_proj", "c_fc")  # every linear layer in GPT-2's blocks (attention and MLP); not the head
 
 
@@ -53,6 +55,7 @@ class LoRALinear(nn.Module):
         return f"rank={self.rank}, alpha={self.alpha}"
 
 
+# notebooks/09_finetuning.ipynb, cell 81
 def apply_lora(model: GPT, rank: int = 8, alpha: float = 16, targets: Iterable[str] = TARGETS) -> GPT:
     """Freeze every weight of `model`, then wrap its blocks' linear layers named in `targets` with LoRA; in place."""
     targets = tuple(targets)
@@ -83,6 +86,7 @@ def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for m in lora_layers(model).values() for p in (m.lora_A, m.lora_B)]
 
 
+# notebooks/09_finetuning.ipynb, cell 95
 def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The adapters' tensors by parameter name (…lora_A, …lora_B): all a LoRA fine-tune adds to its base."""
     return {f"{name}.{k}": getattr(m, k).detach().cpu().contiguous()

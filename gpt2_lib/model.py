@@ -5,18 +5,19 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from gpt2_lib.block import Block
-from gpt2_lib.device import has_triton, supports_fused_adamw
-
-_HAS_TRITON = has_triton()  # chapter 10's fused loss is a Triton kernel
+from gpt2_lib.device import supports_fused_adamw
 
 
+# notebooks/05_gpt2.ipynb, cell 7
 # OpenAI's released sizes, plus a small one for the chapters that train on a CPU.
 PRESETS: dict[str, dict[str, int]] = {
     "gpt2": dict(n_layer=12, n_head=12, n_embd=768),  # 124M
@@ -31,16 +32,15 @@ PRESETS: dict[str, dict[str, int]] = {
 class GPTConfig:
     """The numbers that define a GPT-2; the defaults are GPT-2 124M's."""
 
-    vocab_size: int = 50257  # 256 bytes + 50,000 merges + <|endoftext|>
+    # 256 bytes + 50,000 merges + <|endoftext|>. A larger table is allowed and harmless: ids past the tokenizer's
+    # never occur, so their rows only learn to score low. Chapter 10 pads to 50,304 (gpt2_lib.speed.pad_vocab).
+    vocab_size: int = 50257
     block_size: int = 1024  # the longest sequence the position table covers
     n_layer: int = 12
     n_head: int = 12
     n_embd: int = 768
     dropout: float = 0.0  # GPT-2 was trained with 0.1; 0.0 for inference and fine-tuning of large data
     bias: bool = True  # biases in the linear layers and LayerNorms, as in GPT-2
-    # Two speed choices that chapter 10 measures; neither changes the weights or the model's fp32 results.
-    bf16_residual: bool = True  # under bf16 autocast, carry the residual stream in bf16 too (half its memory traffic)
-    fused_loss: bool = True  # on CUDA, chapter 10's Triton cross-entropy (vocab_size a multiple of 8); same loss
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -62,8 +62,12 @@ class GPTConfig:
         return replace(cls(**PRESETS[name]), **overrides)
 
 
+# notebooks/05_gpt2.ipynb, cell 10
 class GPT(nn.Module):
-    """GPT-2: token + position embeddings, a stack of pre-LN transformer blocks, a final LayerNorm, a tied head."""
+    """GPT-2: token + position embeddings, a stack of pre-LN transformer blocks, a final LayerNorm, a tied head.
+
+    `GPT.from_pretrained("gpt2")` loads OpenAI's weights and `save_pretrained` writes a folder that
+    `GPT.load_pretrained` and Hugging Face's GPT2LMHeadModel read: chapter 7 writes them, in gpt2_lib.pretrained."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -108,44 +112,87 @@ class GPT(nn.Module):
                 f"sequence length {idx.shape[1]} exceeds block_size {self.config.block_size}: "
                 f"GPT-2 has no position embedding past position {self.config.block_size - 1}; crop the input"
             )
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.config.vocab_size):
-            raise ValueError(
-                f"token ids must be in [0, {self.config.vocab_size - 1}], "
-                f"got values from {int(idx.min())} to {int(idx.max())}"
-            )
+        # The range check reads the ids' values. On the CPU that is free; on a GPU it would make the CPU wait for
+        # the GPU at every step (a host sync), and it cannot run inside a compiled graph or a CUDA graph. There an
+        # id out of range still stops the lookup, as a device-side assert: less readable, but not silent.
+        if idx.device.type == "cpu" and not torch.compiler.is_compiling() and idx.numel():
+            low, high = int(idx.min()), int(idx.max())
+            if low < 0 or high >= self.config.vocab_size:
+                raise ValueError(f"token ids must be in [0, {self.config.vocab_size - 1}], "
+                                 f"got values from {low} to {high}")
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                pos: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None):
-        """Logits (B, T, vocab) for ids (B, T); with targets, also the mean cross-entropy (ignoring -100).
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, pos: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, loss): logits (B, T, vocab) for ids (B, T); the mean cross-entropy with targets, else None.
 
         By default token t is at position t and attends causally. A batch of left-padded prompts (chapter 6) gives
         each token's position, `pos` (B, T), and what it may attend to, `attn_mask` (B, 1, T, T), True = attend."""
-        # The checks read values on the CPU: impossible while compiling, or recording a CUDA graph (chapter 10).
-        if not torch.compiler.is_compiling() and not (idx.is_cuda and torch.cuda.is_current_stream_capturing()):
-            self._check_input(idx)
+        self._check_input(idx)
         T = idx.shape[1]
         pos = torch.arange(T, device=idx.device) if pos is None else pos  # (T,) or (B, T)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
-        if self.config.bf16_residual and _autocast_dtype(x.device.type) == torch.bfloat16:
-            x = x.to(torch.bfloat16)  # the embeddings are fp32 even under autocast; the stream need not be
         for block in self.transformer.h:
             x = block(x, attn_mask)  # (B, T, C)
         x = self.transformer.ln_f(x)
         logits = self.lm_head(x)  # (B, T, vocab)
-        if targets is None:
-            return logits
-        if self.config.fused_loss and logits.is_cuda and logits.size(-1) % 8 == 0 and _HAS_TRITON:  # chapter 10
-            from gpt2_lib.cross_entropy import fused_loss  # imported on first use: it loads Triton and the compiler
+        return logits, (None if targets is None else self.loss(logits, targets))
 
-            return logits, fused_loss(logits, targets)
-        return logits, F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of logits (B, T, V) against targets (B, T); targets of -100 (padding) do not count.
+
+        Chapter 10's gpt2_lib.speed.speed_up swaps in a fused Triton kernel for one model."""
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+
+    def configure_optimizers(self, weight_decay: float, learning_rate: float,
+                             betas: tuple[float, float] = (0.9, 0.95), device_type: str = "cpu") -> torch.optim.AdamW:
+        """AdamW with weight decay on matrices only: configure_optimizers, below (section 6)."""
+        return configure_optimizers(self, weight_decay, learning_rate, betas, device_type)
+
+    def to_hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights named and shaped as Hugging Face's GPT2LMHeadModel expects them (section 5)."""
+        return to_hf_state_dict(self)
+
+    @classmethod
+    def from_hf_state_dict(cls, sd: dict[str, torch.Tensor], config: GPTConfig) -> GPT:
+        """A GPT from a Hugging Face GPT-2 state dict (section 5)."""
+        return from_hf_state_dict(sd, config)
+
+    # Chapter 7's loaders. Their helpers are imported when called: this chapter's module needs no later one.
+    @classmethod
+    def from_pretrained(cls, name: str = "gpt2", source: str = "openai", *, dropout: float = 0.0,
+                        cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                        allow_synthetic: bool = False) -> GPT:
+        """GPT-2 with OpenAI's released weights, from OpenAI's checkpoint ("openai") or Hugging Face's ("hf").
+
+        allow_synthetic=True (offline tests and builds): if the server cannot be reached, random weights in the
+        same layout, announced by a banner."""
+        from gpt2_lib.pretrained import from_pretrained
+
+        return from_pretrained(name, source, dropout=dropout, cache_dir=cache_dir, progress=progress,
+                               allow_synthetic=allow_synthetic)
+
+    @classmethod
+    def from_openai(cls, ckpt_dir: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
+        """GPT-2 from a folder of OpenAI's release (hparams.json, model.ckpt.*), every tensor verified."""
+        from gpt2_lib.pretrained import from_openai
+
+        return from_openai(ckpt_dir, dropout=dropout)
+
+    @classmethod
+    def load_pretrained(cls, directory: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
+        """A GPT from a folder with config.json and model.safetensors (save_pretrained's or Hugging Face's)."""
+        from gpt2_lib.pretrained import load_pretrained
+
+        return load_pretrained(directory, dropout=dropout)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write config.json and model.safetensors, as Hugging Face's GPT2LMHeadModel reads them."""
+        from gpt2_lib.pretrained import save_pretrained
+
+        return save_pretrained(self, directory)
 
 
-def _autocast_dtype(device_type: str) -> torch.dtype | None:
-    """The dtype autocast computes in on this kind of device, or None when autocast is off."""
-    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
-
-
+# notebooks/05_gpt2.ipynb, cell 32
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")  # (in, out) in HF
 
 
@@ -179,10 +226,7 @@ def from_hf_state_dict(sd: dict[str, torch.Tensor], config: GPTConfig) -> GPT:
     return model
 
 
-GPT.to_hf_state_dict = to_hf_state_dict
-GPT.from_hf_state_dict = staticmethod(from_hf_state_dict)
-
-
+# notebooks/05_gpt2.ipynb, cell 39
 def configure_optimizers(
     model: GPT, weight_decay: float, learning_rate: float, betas: tuple[float, float] = (0.9, 0.95), device_type: str = "cpu"
 ) -> torch.optim.AdamW:
@@ -194,6 +238,3 @@ def configure_optimizers(
     ]
     fused = supports_fused_adamw(device_type)  # one kernel for all the weights: on CUDA, and MPS (gpt2_lib.device)
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **({"fused": True} if fused else {}))
-
-
-GPT.configure_optimizers = configure_optimizers

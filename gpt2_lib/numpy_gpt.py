@@ -7,17 +7,20 @@ from __future__ import annotations
 import numpy as np
 
 
+# notebooks/03_attention.ipynb, cell 10
 def softmax(x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis; subtracting the maximum first keeps exp from overflowing."""
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
+# notebooks/03_attention.ipynb, cell 15
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """x @ w + b with w of shape (in, out), as in OpenAI's checkpoint."""
     return x @ w + b
 
 
+# notebooks/03_attention.ipynb, cell 27
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """softmax(q kᵀ / √d + mask) v for one head; q, k, v (T, hs); mask (T, T) is added to the scores."""
     return softmax(q @ k.T / q.shape[-1] ** 0.5 + mask) @ v  # a Python float: float32 inputs stay float32
@@ -28,6 +31,7 @@ def causal_mask(T: int) -> np.ndarray:
     return np.where(np.tri(T, dtype=bool), 0, -1e10).astype(np.float32)  # float32: leaves float32 inputs float32
 
 
+# notebooks/03_attention.ipynb, cell 62
 def mha(x: np.ndarray, c_attn: dict, c_proj: dict, n_head: int) -> np.ndarray:
     """Multi-head causal self-attention on one sequence x (T, C); c_attn w (C, 3C), c_proj w (C, C)."""
     x = linear(x, **c_attn)  # (T, C) -> (T, 3C)
@@ -39,6 +43,7 @@ def mha(x: np.ndarray, c_attn: dict, c_proj: dict, n_head: int) -> np.ndarray:
     return linear(x, **c_proj)  # (T, C)
 
 
+# notebooks/04_transformer_block.ipynb, cell 16
 def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     """Normalise the last axis to mean 0, variance 1, then scale by g and shift by b."""
     mean = np.mean(x, axis=-1, keepdims=True)  # (..., 1)
@@ -46,18 +51,21 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float = 1e-5) -
     return g * (x - mean) / np.sqrt(variance + eps) + b
 
 
+# notebooks/04_transformer_block.ipynb, cell 19
 def gelu(x: np.ndarray) -> np.ndarray:
     """GELU in the tanh approximation that GPT-2 was trained with."""
     c = (2 / np.pi) ** 0.5  # a Python float, so float32 input stays float32 (np.sqrt would give float64)
     return 0.5 * x * (1 + np.tanh(c * (x + 0.044715 * x**3)))
 
 
+# notebooks/04_transformer_block.ipynb, cell 30
 def ffn(x: np.ndarray, c_fc: dict, c_proj: dict) -> np.ndarray:
     """The position-wise MLP: widen to 4C, GELU, project back to C; params {"w": (in, out), "b": (out,)}."""
     a = gelu(linear(x, **c_fc))  # (T, 4C)
     return linear(a, **c_proj)  # (T, C)
 
 
+# notebooks/04_transformer_block.ipynb, cell 53
 def transformer_block(x: np.ndarray, mlp: dict, attn: dict, ln_1: dict, ln_2: dict, n_head: int) -> np.ndarray:
     """One pre-LN block on one sequence (T, C): x + attention(ln_1(x)), then x + MLP(ln_2(x))."""
     x = x + mha(layer_norm(x, **ln_1), **attn, n_head=n_head)  # (T, C)
@@ -65,6 +73,7 @@ def transformer_block(x: np.ndarray, mlp: dict, attn: dict, ln_1: dict, ln_2: di
     return x
 
 
+# notebooks/11_three_frameworks.ipynb, cell 7
 def _nest(flat: dict[str, np.ndarray]) -> dict:
     """OpenAI's flat names ("h0/attn/c_attn/w", "wte") -> picoGPT's tree {"blocks": [{"attn": ...}], "wte": ...}."""
     n_layer = len({name.split("/")[0] for name in flat if name[0] == "h" and name.split("/")[0][1:].isdigit()})
@@ -90,16 +99,10 @@ def params_from_state_dict(state_dict: dict, dtype=None) -> dict:
         elif name == "lm_head.weight":  # tied: the same matrix as transformer.wte.weight
             continue
         elif name.startswith("transformer."):  # ours: transformer.h.0.mlp.c_fc.weight, nn.Linear (out, in)
-            parts = name.removeprefix("transformer.").split(".")
-            if parts[0] == "h":  # h.0 -> h0, as OpenAI names the blocks
-                parts[:2] = [f"h{parts[1]}"]
-            if parts[-2] in ("wte", "wpe"):
-                parts = parts[:-1]
-            elif parts[-1] == "weight":  # a Linear's (out, in) -> (in, out); a LayerNorm's weight is its gain g
-                parts[-1], a = ("w", a.T) if a.ndim == 2 else ("g", a)
-            else:
-                parts[-1] = "b"
-            name = "/".join(parts)
+            from gpt2_lib.pretrained import openai_name  # chapter 7's renaming, the one copy of it
+
+            name = openai_name(name).removeprefix("model/")
+            a = a.T if name.endswith("/w") else a  # a Linear's (out, in) -> OpenAI's (in, out)
         else:
             raise ValueError(f"{name!r} is neither our GPT's (transformer.…) nor OpenAI's (model/…) parameter name; "
                              "pass GPT.state_dict() or tf_checkpoint.read(prefix)")
@@ -117,6 +120,7 @@ def flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
     return out
 
 
+# notebooks/11_three_frameworks.ipynb, cell 9
 def gpt2(ids: np.ndarray, wte: np.ndarray, wpe: np.ndarray, blocks: list, ln_f: dict, n_head: int) -> np.ndarray:
     """picoGPT's GPT-2 on one sequence: ids (T,) -> logits (T, vocab), from chapters 3-4's functions."""
     x = wte[ids] + wpe[np.arange(len(ids))]  # (T, C)
@@ -133,6 +137,7 @@ def forward(params: dict, ids: np.ndarray, n_head: int) -> np.ndarray:
     return np.stack([gpt2(row, **params, n_head=n_head) for row in ids])  # (B, T, V)
 
 
+# notebooks/11_three_frameworks.ipynb, cell 13
 def split_heads(x: np.ndarray, n_head: int) -> np.ndarray:
     """(B, T, C) -> (B, nh, T, hs): each head's slice of the features, as its own batch of sequences."""
     B, T, C = x.shape
@@ -199,6 +204,7 @@ def generate(params: dict, ids: np.ndarray, max_new_tokens: int, n_head: int, *,
     return ids
 
 
+# notebooks/11_three_frameworks.ipynb, cell 19
 def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean cross-entropy of logits (..., V) against targets (...) (-100: ignored), and its gradient dlogits."""
     V = logits.shape[-1]
@@ -215,6 +221,7 @@ def cross_entropy(logits: np.ndarray, targets: np.ndarray) -> tuple[float, np.nd
     return float(loss), (dz / keep.size).reshape(logits.shape)  # each counted position weighs 1/N
 
 
+# notebooks/11_three_frameworks.ipynb, cell 22
 def linear_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of y = x @ w + b: dx (..., in), dw (in, out), db (out,); the leading axes are rows."""
     dx = dout @ w.T  # (..., out) @ (out, in) -> (..., in)
@@ -222,6 +229,7 @@ def linear_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.
     return dx, rows_x.T @ rows_dout, rows_dout.sum(axis=0)  # dw (in, out), db (out,)
 
 
+# notebooks/11_three_frameworks.ipynb, cell 25
 def gelu_backward(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Gradient of GELU (tanh approximation) at x: dout * GELU'(x), element-wise."""
     c = (2 / np.pi) ** 0.5
@@ -229,6 +237,7 @@ def gelu_backward(dout: np.ndarray, x: np.ndarray) -> np.ndarray:
     return dout * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x))
 
 
+# notebooks/11_three_frameworks.ipynb, cell 28
 def layer_norm_backward(dout: np.ndarray, x: np.ndarray, g: np.ndarray,
                         eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of layer_norm(x, g, b) over the last axis: dx (..., C), dg (C,), db (C,)."""
@@ -240,6 +249,7 @@ def layer_norm_backward(dout: np.ndarray, x: np.ndarray, g: np.ndarray,
     return dx, (dout * x_hat).reshape(-1, C).sum(axis=0), dout.reshape(-1, C).sum(axis=0)
 
 
+# notebooks/11_three_frameworks.ipynb, cell 31
 def softmax_backward(dout: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Gradient of p = softmax(s) over the last axis, given p: p * (dout - sum(dout * p))."""
     return p * (dout - (dout * p).sum(axis=-1, keepdims=True))
@@ -262,6 +272,7 @@ def causal_attention_backward(dy: np.ndarray, q: np.ndarray, k: np.ndarray, v: n
     return ds @ k, ds.swapaxes(-1, -2) @ q, dv  # dq, dk, dv
 
 
+# notebooks/11_three_frameworks.ipynb, cell 34
 def embedding_backward(dout: np.ndarray, ids: np.ndarray, num_embeddings: int) -> np.ndarray:
     """Gradient of the lookup W[ids] for dout (B, T, C): (num_embeddings, C), repeated ids summed."""
     dw = np.zeros((num_embeddings, dout.shape[-1]), dtype=dout.dtype)
@@ -269,6 +280,7 @@ def embedding_backward(dout: np.ndarray, ids: np.ndarray, num_embeddings: int) -
     return dw
 
 
+# notebooks/11_three_frameworks.ipynb, cell 39
 def mha_forward(x: np.ndarray, c_attn: dict, c_proj: dict, n_head: int) -> tuple[np.ndarray, tuple]:
     """Batched multi-head causal attention x (B, T, C) -> (B, T, C), and what its backward needs."""
     q, k, v = (split_heads(m, n_head) for m in np.split(linear(x, **c_attn), 3, axis=-1))  # 3 x (B, nh, T, hs)
@@ -313,6 +325,7 @@ def block_backward(dout: np.ndarray, saved: tuple, mlp: dict, attn: dict, ln_1: 
     return dx1 + dx_attn, grads
 
 
+# notebooks/11_three_frameworks.ipynb, cell 41
 def loss_and_grads(params: dict, ids: np.ndarray, targets: np.ndarray, n_head: int) -> tuple[float, dict]:
     """Mean cross-entropy of GPT-2 on ids (B, T) against targets (B, T), and its gradients keyed like params."""
     wte, wpe = params["wte"], params["wpe"]
@@ -337,6 +350,7 @@ def loss_and_grads(params: dict, ids: np.ndarray, targets: np.ndarray, n_head: i
     return loss, {"wte": dwte, "wpe": dwpe, "blocks": block_grads[::-1], "ln_f": {"g": dg, "b": db}}
 
 
+# notebooks/11_three_frameworks.ipynb, cell 48
 class AdamW:
     """torch.optim.AdamW's update in NumPy, in place on a parameter tree; weight decay on matrices only (ndim >= 2)."""
 

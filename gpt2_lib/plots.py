@@ -9,6 +9,7 @@ import os
 from gpt2_lib.train import read_metrics
 
 
+# notebooks/08_training.ipynb, cell 47
 def _rows(history) -> list[dict]:
     if isinstance(history, (str, os.PathLike)):
         return read_metrics(history)

@@ -18,6 +18,8 @@ import regex
 
 from gpt2_lib.tokenizer import GPT2_PATTERN
 
+
+# notebooks/08_training.ipynb, cell 8
 CHUNK_CHARS = 1 << 20  # ~1 MB of text per task: big enough to keep a worker busy, small enough to bound memory
 TOKEN_DTYPE = np.uint16  # GPT-2's 50,257 ids fit below 2**16: half the disk and memory of int32
 _ENCODER = None  # each worker process loads tiktoken once

@@ -4,11 +4,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
-import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,10 +15,11 @@ import numpy as np
 import torch
 
 from gpt2_lib import tf_checkpoint
-from gpt2_lib.download import DownloadError, Unreachable, cache_dir as _cache_root, cache_path, fetch
+from gpt2_lib.download import DownloadError, Unreachable, cache_path, fetch
 from gpt2_lib.model import GPT, GPTConfig
 
 
+# notebooks/07_openai_weights.ipynb, cell 7
 OPENAI_BASE_URL = "https://openaipublic.blob.core.windows.net/gpt-2/models"  # GPT2_LIB_BASE_URL overrides it
 RELEASES = {"gpt2": "124M", "gpt2-medium": "355M", "gpt2-large": "774M", "gpt2-xl": "1558M"}  # name -> folder
 WEIGHTS = "model.ckpt.data-00000-of-00001"
@@ -51,6 +49,7 @@ def _release(name: str) -> str:
     return RELEASES[name]
 
 
+# notebooks/07_openai_weights.ipynb, cell 10
 def openai_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every tensor in OpenAI's checkpoint of a GPT-2 with this configuration, sorted."""
     C, V, T = config.n_embd, config.vocab_size, config.block_size
@@ -78,6 +77,19 @@ def gpt2_lib_name(openai_name: str) -> str:
     return ".".join(["transformer", *parts[1:-1], leaf])
 
 
+def openai_name(name: str) -> str:
+    """OpenAI's name for one of ours, the inverse of gpt2_lib_name: transformer.h.3.ln_1.weight -> model/h3/ln_1/g."""
+    parts = name.split(".")
+    if parts[0] != "transformer" or len(parts) < 3 or parts[-1] not in ("weight", "bias"):
+        raise ValueError(f"{name!r} is not a GPT-2 tensor name (they start with 'transformer.'; lm_head is wte)")
+    if parts[1] in ("wte", "wpe"):
+        return f"model/{parts[1]}"
+    if parts[1] == "h":  # h.11 -> h11
+        parts[1:3] = [f"h{parts[2]}"]
+    leaf = "b" if parts[-1] == "bias" else "g" if parts[-2].startswith("ln_") else "w"  # a LayerNorm's weight is g
+    return "/".join(["model", *parts[1:-1], leaf])
+
+
 def config_from_hparams(hparams: Mapping[str, int], **overrides) -> GPTConfig:
     """GPTConfig from OpenAI's hparams.json (n_vocab, n_ctx, n_embd, n_head, n_layer)."""
     keys = {"n_vocab": "vocab_size", "n_ctx": "block_size", "n_embd": "n_embd", "n_head": "n_head",
@@ -87,6 +99,7 @@ def config_from_hparams(hparams: Mapping[str, int], **overrides) -> GPTConfig:
     return GPTConfig(**{ours: hparams[theirs] for theirs, ours in keys.items()}, **overrides)
 
 
+# notebooks/07_openai_weights.ipynb, cell 13
 def _base_url() -> str:
     return (os.environ.get("GPT2_LIB_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
 
@@ -123,50 +136,26 @@ def _verified_release(size: str, cache_dir, progress: bool, retries: int | None)
     raise AssertionError("unreachable")
 
 
-def openai_files(name: str = "gpt2", *, cache_dir: str | os.PathLike | None = None, progress: bool = True) -> Path:
+def openai_files(name: str = "gpt2", *, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                 allow_synthetic: bool = False) -> Path:
     """The folder holding OpenAI's seven files for `name`, downloaded once and verified (see the checks above).
 
-    With GPT2_LIB_SYNTHETIC_WEIGHTS=1 (tests, CI) and the server unreachable, a folder of random weights in the
-    same layout instead, announced by a banner: see synthetic_openai_files. Files that arrived but failed a check
-    are an error even then: random weights must never stand in for a damaged download.
+    allow_synthetic=True, for offline tests and builds: if the server cannot be reached, a folder of random weights
+    in the same layout instead, announced by a banner (gpt2_lib.testing.synthetic_openai_files). Files that arrived
+    but failed a check are an error even then: random weights must never stand in for a damaged download.
     """
     size = _release(name)
-    synthetic_ok = os.environ.get("GPT2_LIB_SYNTHETIC_WEIGHTS") == "1"
-    try:  # offline tests and CI should not wait through retries for a network that is not there
-        return _verified_release(size, cache_dir, progress, retries=0 if synthetic_ok else None)
+    try:  # offline tests and builds should not wait through retries for a network that is not there
+        return _verified_release(size, cache_dir, progress, retries=0 if allow_synthetic else None)
     except Unreachable as e:
-        if not synthetic_ok:
+        if not allow_synthetic:
             raise
+        from gpt2_lib.testing import synthetic_openai_files  # test scaffolding, loaded only when asked for
+
         return synthetic_openai_files(name, reason=str(e), cache_dir=cache_dir)
 
 
 SYNTHETIC_MARKER = "SYNTHETIC"  # the file that marks a folder of random weights; its text says what they are
-_SYNTHETIC_VERSION = 1  # bump when the synthetic weights change, so old folders are rebuilt
-
-
-def random_openai_tensors(config: GPTConfig, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random float32 tensors named and shaped as OpenAI's checkpoint of this configuration (not GPT-2's weights)."""
-    rng = np.random.default_rng(seed)
-    tensors = {}
-    for name, shape in openai_shapes(config).items():
-        x = rng.standard_normal(shape, dtype=np.float32) * np.float32(0.02)  # no zeros: a swapped bias would show
-        tensors[name] = x + np.float32(1.0) if name.endswith("/g") else x  # LayerNorm gains near 1
-    return tensors
-
-
-def write_openai_checkpoint(directory: str | os.PathLike, tensors: Mapping[str, np.ndarray],
-                            hparams: Mapping[str, int]) -> Path:
-    """Write a folder in OpenAI's layout (hparams.json, checkpoint, model.ckpt.*); with TensorFlow if installed."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "hparams.json").write_text(json.dumps(dict(hparams), indent=2) + "\n")  # OpenAI's bytes, for 124M
-    (folder / "checkpoint").write_text('model_checkpoint_path: "model.ckpt"\n'
-                                       'all_model_checkpoint_paths: "model.ckpt"\n')
-    if importlib.util.find_spec("tensorflow"):
-        tf_checkpoint.write_with_tensorflow(folder / "model.ckpt", tensors)
-    else:
-        tf_checkpoint.write(folder / "model.ckpt", tensors)  # the same bytes (tested), without TensorFlow
-    return folder
 
 
 def is_synthetic(folder: str | os.PathLike) -> bool:
@@ -174,48 +163,7 @@ def is_synthetic(folder: str | os.PathLike) -> bool:
     return (Path(folder) / SYNTHETIC_MARKER).exists()
 
 
-def synthetic_openai_files(name: str = "gpt2", *, reason: str = "", cache_dir: str | os.PathLike | None = None,
-                           seed: int = 0) -> Path:
-    """A folder in the layout of OpenAI's release of `name` whose weights are random: for offline tests and CI only.
-
-    It lives apart from the real files (<cache>/synthetic/...), is marked by a SYNTHETIC file, and every call prints
-    a banner saying that these are not GPT-2's weights.
-    """
-    size = _release(name)
-    folder = _cache_root(cache_dir) / "synthetic" / "gpt-2" / "models" / size
-    marker = (f"version {_SYNTHETIC_VERSION}, seed {seed}: random numbers in the layout of OpenAI's {size} "
-              "checkpoint; NOT GPT-2's weights\n")
-    if not (is_synthetic(folder) and (folder / SYNTHETIC_MARKER).read_text() == marker):
-        real = {}  # the real small files where we have them (the cache, or a mirror): tokenizer, hparams, graph
-        for file in ("encoder.json", "hparams.json", "model.ckpt.meta", "vocab.bpe"):  # not the index: it is new
-            size_, sha256 = PINNED.get(size, {}).get(file, (None, None))
-            try:
-                real[file] = fetch(f"{_base_url()}/{size}/{file}", size=size_, sha256=sha256, cache_dir=cache_dir,
-                                   retries=0, progress=False)
-            except Unreachable:
-                pass
-        c = GPTConfig.from_name(name)
-        hparams = (json.loads(real["hparams.json"].read_text()) if "hparams.json" in real else
-                   {"n_vocab": c.vocab_size, "n_ctx": c.block_size, "n_embd": c.n_embd, "n_head": c.n_head,
-                    "n_layer": c.n_layer})
-        tmp = folder.with_name(size + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_openai_checkpoint(tmp, random_openai_tensors(config_from_hparams(hparams), seed), hparams)
-        for file in ("encoder.json", "vocab.bpe", "model.ckpt.meta"):
-            if file in real:
-                shutil.copyfile(real[file], tmp / file)
-        (tmp / SYNTHETIC_MARKER).write_text(marker)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)  # the folder appears whole or not at all
-    bar = "=" * 100
-    print(f"{bar}\nSYNTHETIC WEIGHTS: these are NOT GPT-2's weights.\nOpenAI's checkpoint could not be downloaded "
-          f"and GPT2_LIB_SYNTHETIC_WEIGHTS=1 is set, so gpt2_lib loads random numbers written in\nOpenAI's exact "
-          f"layout (same names, shapes, dtypes and file format) from {folder}.\nShapes and parity checks work as with "
-          f"the real weights; generated text and perplexities are meaningless.\nWhy: {reason or 'asked for'}\n{bar}",
-          file=sys.stderr)
-    return folder
-
-
+# notebooks/07_openai_weights.ipynb, cell 57
 def from_openai(ckpt_dir: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
     """GPT-2 from a folder of OpenAI's release: names and shapes checked first, then every tensor, crc32c-verified."""
     folder = Path(ckpt_dir)
@@ -257,9 +205,7 @@ def _some(names: list[str], n: int = 6) -> str:
     return ", ".join(names[:n]) + (f" … and {len(names) - n} more" if len(names) > n else "")
 
 
-GPT.from_openai = staticmethod(from_openai)
-
-
+# notebooks/07_openai_weights.ipynb, cell 67
 def _hf_config(config: GPTConfig, dtype: torch.dtype) -> dict:
     """config.json in Hugging Face's GPT2Config format."""
     special = {"bos_token_id": 50256, "eos_token_id": 50256} if config.vocab_size > 50256 else {}
@@ -304,9 +250,7 @@ def usual_file_modes(*paths: str | os.PathLike) -> None:
             f.chmod(0o666 & ~umask)
 
 
-GPT.save_pretrained = save_pretrained
-
-
+# notebooks/07_openai_weights.ipynb, cell 71
 def config_from_hf(config: Mapping, **overrides) -> GPTConfig:
     """GPTConfig from Hugging Face's config.json; settings our GPT does not implement are errors, not surprises."""
     if config.get("model_type", "gpt2") != "gpt2":
@@ -411,9 +355,7 @@ def load_pretrained(directory: str | os.PathLike, *, dropout: float = 0.0) -> GP
         raise ValueError(f"{weights_path} does not fit {config_path}: {e}") from None
 
 
-GPT.load_pretrained = staticmethod(load_pretrained)
-
-
+# notebooks/07_openai_weights.ipynb, cell 74
 HF_ENDPOINT = "https://huggingface.co"  # the HF_ENDPOINT variable overrides it, as for huggingface_hub
 
 
@@ -439,13 +381,14 @@ def _config_problem(path: Path) -> str | None:
 
 
 def from_pretrained(name: str = "gpt2", source: Literal["openai", "hf"] = "openai", *, dropout: float = 0.0,
-                    cache_dir: str | os.PathLike | None = None, progress: bool = True) -> GPT:
-    """GPT-2 with its released weights: OpenAI's TensorFlow checkpoint (default) or Hugging Face's safetensors."""
+                    cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                    allow_synthetic: bool = False) -> GPT:
+    """GPT-2 with its released weights: OpenAI's TensorFlow checkpoint (default) or Hugging Face's safetensors.
+
+    GPT.from_pretrained calls this. allow_synthetic: see openai_files (Hugging Face's files have no stand-in)."""
     if source == "openai":
-        return from_openai(openai_files(name, cache_dir=cache_dir, progress=progress), dropout=dropout)
+        files = openai_files(name, cache_dir=cache_dir, progress=progress, allow_synthetic=allow_synthetic)
+        return from_openai(files, dropout=dropout)
     if source == "hf":
         return load_pretrained(hf_files(name, cache_dir=cache_dir, progress=progress), dropout=dropout)
     raise ValueError(f"source must be 'openai' or 'hf', got {source!r}")
-
-
-GPT.from_pretrained = staticmethod(from_pretrained)

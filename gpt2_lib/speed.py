@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from gpt2_lib.device import has_triton
 from gpt2_lib.model import GPT, GPTConfig
+
+
+# notebooks/10_fast_training.ipynb, cell 6
+_HAS_TRITON = has_triton()  # the fused loss of section 6 is a Triton kernel
 
 # Dense bf16 peak FLOP/s from the vendors' data sheets (without sparsity): MFU is measured against these.
 PEAK_BF16_FLOPS = {"H100 SXM": 989e12, "H100 PCIe": 756e12, "A100": 312e12, "L4": 121e12, "T4 (fp16)": 65e12}
@@ -39,6 +46,48 @@ def mfu(tokens_per_s: float, config: GPTConfig, peak_flops: float, T: int | None
     return flops_per_token(config, T=T) * tokens_per_s / peak_flops
 
 
+# notebooks/10_fast_training.ipynb, cell 25
+def pad_vocab(config: GPTConfig, multiple: int = 64) -> GPTConfig:
+    """The configuration with vocab_size rounded up to a multiple of `multiple`: GPT-2's 50,257 -> 50,304.
+
+    The extra rows are never a target, so they only learn to score low; in exchange every row of logits starts
+    on an aligned address, which the tensor cores and the fused loss (a multiple of 8 at least) need for speed."""
+    if multiple < 1:
+        raise ValueError(f"multiple must be a positive integer, got {multiple}")
+    return replace(config, vocab_size=-(-config.vocab_size // multiple) * multiple)
+
+
+def speed_up(model: GPT, *, bf16_residual: bool = True, fused_loss: bool = True) -> GPT:
+    """Switch on this section's two changes for one model, in place; neither changes its weights or fp32 results.
+
+    bf16_residual: under bf16 autocast, the residual stream is carried in bf16 from the embeddings on.
+    fused_loss: on CUDA with Triton and a vocabulary that is a multiple of 8 (pad_vocab), the loss is the Triton
+    kernel below; elsewhere it stays PyTorch's cross-entropy, which gives the same loss."""
+    if bf16_residual and not hasattr(model, "_bf16_residual_hook"):  # switching on twice changes nothing
+        model._bf16_residual_hook = model.transformer.drop.register_forward_hook(_residual_in_bf16)
+    if fused_loss:
+        model.loss = fused_loss_where_possible  # this model's loss now; GPT.loss stays PyTorch's
+    return model
+
+
+def _residual_in_bf16(module: torch.nn.Module, args: tuple, x: torch.Tensor) -> torch.Tensor | None:
+    """The embeddings' sum, cast to bf16 when autocast computes in bf16 (the lookup itself returns float32)."""
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.bfloat16:
+        return x.to(torch.bfloat16)
+    return None  # a forward hook's None keeps the output as it is
+
+
+def fused_loss_where_possible(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """GPT.loss, computed by the Triton kernel of this section where it is fast: CUDA, a vocabulary of 8k."""
+    if logits.is_cuda and logits.size(-1) % 8 == 0 and _HAS_TRITON:
+        from gpt2_lib.cross_entropy import fused_loss  # imported on first use: it loads Triton and the compiler
+
+        return fused_loss(logits, targets)
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+
+
+# notebooks/10_fast_training.ipynb, cell 35
 def make_capturable(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
     """Let an Adam-style optimizer run inside a CUDA graph: step counts and learning rates as GPU tensors."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -83,6 +132,7 @@ def graph_step(step: Callable[[], torch.Tensor], optimizer: torch.optim.Optimize
     return replay
 
 
+# notebooks/10_fast_training.ipynb, cell 44
 def checkpoint_blocks(model: GPT, enabled: bool = True) -> GPT:
     """Recompute each block's activations in the backward pass instead of storing them: less memory, more compute."""
     for block in model.transformer.h:

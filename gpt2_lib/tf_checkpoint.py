@@ -8,7 +8,7 @@ import importlib.util
 import math
 import os
 import struct
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import crc32c as _crc32c
 import numpy as np
 
 
+# notebooks/07_openai_weights.ipynb, cell 19
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read as asked; the message names the file or tensor and what differed."""
 
@@ -28,6 +29,7 @@ class CorruptTensorError(CheckpointError):
         self.tensor = tensor
 
 
+# notebooks/07_openai_weights.ipynb, cell 23
 TABLE_MAGIC = 0xDB4775248B80FB57  # the last 8 bytes of every LevelDB-style table
 FOOTER_SIZE = 48  # two block handles, zero-padded to 40 bytes, then the magic number
 BLOCK_TRAILER_SIZE = 5  # after each block: a compression-type byte and a masked crc32c
@@ -49,6 +51,7 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise CheckpointError("a varint longer than 10 bytes: the index is damaged")
 
 
+# notebooks/07_openai_weights.ipynb, cell 26
 _MASK_DELTA = 0xA282EAD8
 
 
@@ -68,6 +71,7 @@ def unmask_crc(masked: int) -> int:
     return ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF
 
 
+# notebooks/07_openai_weights.ipynb, cell 27
 def _read_block(table: bytes, offset: int, size: int, path: Path) -> bytes:
     """One block of the table, after checking its trailer: no compression, and a matching masked crc32c."""
     if offset + size + BLOCK_TRAILER_SIZE > len(table):
@@ -113,6 +117,7 @@ def _table_entries(table: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
         yield from _block_entries(_read_block(table, offset, size, path))
 
 
+# notebooks/07_openai_weights.ipynb, cell 33
 def _proto_fields(message: bytes) -> Iterator[tuple[int, int | bytes]]:
     """(field number, value) for each field of a serialized protobuf message: an int, or bytes for a sub-message."""
     pos = 0
@@ -135,6 +140,7 @@ def _proto_fields(message: bytes) -> Iterator[tuple[int, int | bytes]]:
         yield field, value
 
 
+# notebooks/07_openai_weights.ipynb, cell 35
 # TensorFlow's DataType enum (types.proto) -> NumPy, for the types a checkpoint of numbers holds.
 DTYPES: dict[int, np.dtype] = {
     1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<i4"), 4: np.dtype("u1"), 5: np.dtype("<i2"),
@@ -182,6 +188,7 @@ def _parse_entry(name: str, value: bytes) -> TensorInfo:
     return info
 
 
+# notebooks/07_openai_weights.ipynb, cell 36
 def _read_index(prefix: str | os.PathLike) -> tuple[int, dict[str, TensorInfo]]:
     """The number of data shards and every tensor's entry, from <prefix>.index."""
     path = Path(f"{os.fspath(prefix)}.index")
@@ -207,6 +214,7 @@ def list_tensors(prefix: str | os.PathLike) -> dict[str, TensorInfo]:
     return _read_index(prefix)[1]
 
 
+# notebooks/07_openai_weights.ipynb, cell 42
 def data_path(prefix: str | os.PathLike, shard: int, num_shards: int) -> Path:
     """The file holding shard `shard` of a checkpoint's tensors: <prefix>.data-00000-of-00001 for one shard."""
     return Path(f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}")
@@ -249,105 +257,7 @@ def read(prefix: str | os.PathLike, names: Iterable[str] | None = None, *, verif
     return out
 
 
-def _encode_varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    return bytes(out + bytes([n]))
-
-
-class _Block:
-    """A table block being built: prefix-compressed entries, then the restart offsets and their count."""
-
-    def __init__(self, restart_interval: int):
-        self.buf, self.restarts, self.last, self.n, self.interval = bytearray(), [0], b"", 0, restart_interval
-
-    def add(self, key: bytes, value: bytes) -> None:
-        shared = 0
-        if self.n and self.n % self.interval == 0:
-            self.restarts.append(len(self.buf))  # a restart point stores its key whole, so a reader can seek to it
-        elif self.n:
-            while shared < min(len(key), len(self.last)) and key[shared] == self.last[shared]:
-                shared += 1
-        self.buf += _encode_varint(shared) + _encode_varint(len(key) - shared) + _encode_varint(len(value))
-        self.buf += key[shared:] + value
-        self.last, self.n = key, self.n + 1
-
-    def size_estimate(self) -> int:
-        return len(self.buf) + 4 * len(self.restarts) + 4
-
-    def write(self, out: bytearray) -> bytes:
-        """Append the block and its trailer to `out`; return its handle (varint offset, varint size)."""
-        block = bytes(self.buf) + b"".join(struct.pack("<I", r) for r in self.restarts)
-        block += struct.pack("<I", len(self.restarts))
-        handle = _encode_varint(len(out)) + _encode_varint(len(block))
-        out += block + b"\x00" + struct.pack("<I", mask_crc(crc32c(block + b"\x00")))
-        return handle
-
-
-def _separator(start: bytes, limit: bytes) -> bytes:
-    """LevelDB's FindShortestSeparator: a short key >= start and < limit, to name a block in the index."""
-    n = 0
-    while n < min(len(start), len(limit)) and start[n] == limit[n]:
-        n += 1
-    if n < min(len(start), len(limit)) and start[n] < 0xFF and start[n] + 1 < limit[n]:
-        return start[:n] + bytes([start[n] + 1])
-    return start
-
-
-def _successor(key: bytes) -> bytes:
-    """LevelDB's FindShortSuccessor: a short key >= key, to name the last block in the index."""
-    for i, b in enumerate(key):
-        if b != 0xFF:
-            return key[:i] + bytes([b + 1])
-    return key
-
-
-def _entry_proto(dtype_code: int, shape: tuple[int, ...], offset: int, size: int, crc: int) -> bytes:
-    """A BundleEntryProto as TensorFlow serializes it: fields in order, zero values left out (proto3)."""
-    def message(number: int, payload: bytes) -> bytes:
-        return _encode_varint(number << 3 | 2) + _encode_varint(len(payload)) + payload
-
-    dims = b"".join(message(2, _encode_varint(1 << 3) + _encode_varint(d) if d else b"") for d in shape)
-    out = _encode_varint(1 << 3) + _encode_varint(dtype_code) + message(2, dims)
-    for number, v in ((4, offset), (5, size)):
-        if v:
-            out += _encode_varint(number << 3) + _encode_varint(v)
-    masked = mask_crc(crc)
-    return out + (_encode_varint(6 << 3 | 5) + struct.pack("<I", masked) if masked else b"")
-
-
-def write(prefix: str | os.PathLike, tensors: Mapping[str, np.ndarray], *, block_size: int = 262144) -> None:
-    """Write `tensors` as a one-shard checkpoint: the bytes TensorFlow's SaveV2 writes when given the names sorted."""
-    codes = {dt: code for code, dt in DTYPES.items()}
-    names = sorted(tensors, key=str.encode)  # the index is sorted by the names' bytes; the data follows that order
-    entries = [(b"", bytes.fromhex("08011a020801"))]  # the header: num_shards = 1, version {producer = 1}
-    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    with open(data_path(prefix, 0, 1), "wb") as f:
-        for name in names:
-            array = np.asarray(tensors[name])  # (not ascontiguousarray: it would make a scalar 1-d)
-            array = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
-            if array.dtype not in codes:
-                raise CheckpointError(f"{name}: dtype {array.dtype} cannot be written; supported: "
-                                      f"{', '.join(str(d) for d in DTYPES.values())}")
-            raw = array.reshape(-1).view(np.uint8)
-            entries.append((name.encode(), _entry_proto(codes[array.dtype], array.shape, f.tell(), raw.size,
-                                                        crc32c(raw))))
-            f.write(raw.tobytes())
-    table, index, block = bytearray(), _Block(restart_interval=1), _Block(restart_interval=16)
-    for i, (key, value) in enumerate(entries):  # as LevelDB's TableBuilder: cut a block once it reaches block_size
-        block.add(key, value)
-        if block.size_estimate() >= block_size or i == len(entries) - 1:
-            handle = block.write(table)
-            index.add(_separator(key, entries[i + 1][0]) if i + 1 < len(entries) else _successor(key), handle)
-            block = _Block(restart_interval=16)
-    meta_handle = _Block(restart_interval=16).write(table)  # the metaindex block: empty in a TensorBundle
-    handles = meta_handle + index.write(table)
-    table += handles.ljust(FOOTER_SIZE - 8, b"\x00") + TABLE_MAGIC.to_bytes(8, "little")
-    Path(f"{os.fspath(prefix)}.index").write_bytes(bytes(table))
-
-
+# notebooks/07_openai_weights.ipynb, cell 51
 class TensorFlowMissing(ImportError):
     """TensorFlow is not installed. Shown as one line, in a notebook too (IPython prints `_render_traceback_`)."""
 
@@ -375,11 +285,3 @@ def read_with_tensorflow(prefix: str | os.PathLike, names: Iterable[str] | None 
     reader = import_tensorflow().train.load_checkpoint(os.fspath(prefix))
     names = sorted(reader.get_variable_to_shape_map(), key=str.encode) if names is None else list(names)
     return {name: reader.get_tensor(name) for name in names}
-
-
-def write_with_tensorflow(prefix: str | os.PathLike, tensors: Mapping[str, np.ndarray]) -> None:
-    """Write `tensors` with TensorFlow's SaveV2 op, in sorted name order as OpenAI's checkpoint has them."""
-    names = sorted(tensors, key=str.encode)
-    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    import_tensorflow().raw_ops.SaveV2(prefix=os.fspath(prefix), tensor_names=names,
-                                       shape_and_slices=[""] * len(names), tensors=[np.asarray(tensors[n]) for n in names])

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+
+# notebooks/11_three_frameworks.ipynb, cell 54
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
@@ -23,6 +25,7 @@ import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 
+# notebooks/11_three_frameworks.ipynb, cell 55
 def _normal(std: float) -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(mean=0.0, stddev=std)
 
@@ -81,6 +84,7 @@ class Block(layers.Layer):
         return x + self.mlp(self.ln_2(x))  # (B, T, C)
 
 
+# notebooks/11_three_frameworks.ipynb, cell 57
 class GPT2Keras(keras.Model):
     """GPT-2 as a Keras model: ids (B, T) -> logits (B, T, vocab), with OpenAI's names for its weights."""
 
@@ -160,6 +164,7 @@ def openai_arrays(model: GPT) -> dict[str, np.ndarray]:
     return arrays
 
 
+# notebooks/11_three_frameworks.ipynb, cell 59
 def generate(model: GPT2Keras, ids, max_new_tokens: int, *, temperature: float = 1.0, top_k: int | None = None,
              seed: int = 0) -> np.ndarray:
     """ids (B, T) followed by max_new_tokens tokens: (B, T + n); temperature 0 is greedy, else top-k sampling."""
@@ -178,6 +183,7 @@ def generate(model: GPT2Keras, ids, max_new_tokens: int, *, temperature: float =
     return ids.numpy()
 
 
+# notebooks/11_three_frameworks.ipynb, cell 61
 def configure_optimizers(model: GPT2Keras, weight_decay: float, learning_rate: float,
                         betas: tuple[float, float] = (0.9, 0.95), eps: float = 1e-8) -> keras.optimizers.AdamW:
     """Keras's AdamW with weight decay on matrices only, the groups of gpt2_lib.model.configure_optimizers."""

@@ -15,6 +15,7 @@ from typing import Literal
 import regex
 
 
+# notebooks/01_tokenization.ipynb, cell 23
 @lru_cache
 def bytes_to_unicode() -> dict[int, str]:
     """Map each byte to a printable character, as OpenAI's encoder.py does, so merges can be stored as text."""
@@ -28,11 +29,13 @@ def bytes_to_unicode() -> dict[int, str]:
     return table
 
 
+# notebooks/01_tokenization.ipynb, cell 26
 # GPT-2's pre-tokenizer: contractions, letters, digits, other symbols (each with one optional leading space), whitespace.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 ENDOFTEXT = "<|endoftext|>"
 
 
+# notebooks/01_tokenization.ipynb, cell 31
 def merge_pairs(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
     """BPE's merge rule in O(n log n): a heap of candidate merges (rank, position), lowest rank and leftmost first."""
     sym: list[str | None] = list(symbols)  # None once a symbol has been merged into its left neighbour
@@ -55,6 +58,7 @@ def merge_pairs(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[s
     return [s for s in sym if s is not None]
 
 
+# notebooks/01_tokenization.ipynb, cell 32
 class BPETokenizer:
     """GPT-2's byte-level BPE: regex pre-tokenization, bytes -> unicode, ranked merges, ids from encoder.json."""
 
@@ -155,6 +159,7 @@ class BPETokenizer:
         return self.decode_bytes(ids).decode("utf-8", errors=errors)
 
 
+# notebooks/01_tokenization.ipynb, cell 44
 def get_tokenizer(impl: Literal["tiktoken", "scratch"] = "tiktoken"):
     """GPT-2's tokenizer: tiktoken's (fast, Rust) or this chapter's (readable); same ids, same interface."""
     if impl == "tiktoken":

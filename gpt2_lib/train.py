@@ -29,6 +29,7 @@ from gpt2_lib.prepare import read_json
 from gpt2_lib.pretrained import usual_file_modes
 
 
+# notebooks/08_training.ipynb, cell 20
 @dataclass
 class TrainConfig:
     """Everything a training run needs besides the model and the data; nanoGPT's defaults where it has them."""
@@ -85,6 +86,7 @@ class TrainConfig:
         pick_device(self.device)  # a device this machine lacks, or one without memory (meta), fails here
 
 
+# notebooks/08_training.ipynb, cell 23
 def get_lr(step: int, cfg: TrainConfig) -> float:
     """The learning rate for update `step` (0-based): linear warmup, then cosine decay to min_lr, then flat."""
     min_lr = cfg.learning_rate / 10 if cfg.min_lr is None else cfg.min_lr
@@ -97,6 +99,7 @@ def get_lr(step: int, cfg: TrainConfig) -> float:
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - min_lr)
 
 
+# notebooks/08_training.ipynb, cell 28
 class BatchSource(Protocol):
     """What train() draws training batches from: RandomWindows, or e.g. chapter 9's instruction batches."""
 
@@ -161,6 +164,7 @@ def evaluate(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     return (total / count).item()
 
 
+# notebooks/08_training.ipynb, cell 32
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_KEYS = ("step", "param_groups", "rng", "tokens", "best", "stopped", "block_size", "batches", "scaler",
                 "train_config")  # what train() writes into trainer.json and reads back
@@ -285,6 +289,7 @@ def read_trainer_state(folder: str | os.PathLike) -> dict:
     return meta
 
 
+# notebooks/08_training.ipynb, cell 34
 def _batches(data, cfg: TrainConfig, block_size: int) -> BatchSource:
     """A batch source as given, or random windows over an array of ids."""
     if hasattr(data, "next_batch"):
@@ -416,6 +421,7 @@ def _note_signals() -> Iterator[dict]:
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
+# notebooks/08_training.ipynb, cell 35
 class OneProcess:
     """How train() runs in one process. Chapter 10's DataParallel has the same methods and shares the work out over
     torchrun's processes; train() calls only these, so the loop reads the same for one process or many."""
@@ -438,6 +444,7 @@ class OneProcess:
         pass  # DataParallel: wait until every process is here
 
 
+# notebooks/08_training.ipynb, cell 36
 @dataclass
 class Run:
     """What train() sets up once, and the state it carries from step to step (a checkpoint saves that state)."""
@@ -467,6 +474,7 @@ class Run:
         return self.parallel.device
 
 
+# notebooks/08_training.ipynb, cell 37
 def setup_run(model: GPT, cfg: TrainConfig, train_data, val_data, parallel: OneProcess) -> Run:
     """Check the settings against the model and data, put the model on its device with its optimizer, and build the
     batches; continue from the last checkpoint when cfg.resume says so."""
@@ -496,6 +504,7 @@ def setup_run(model: GPT, cfg: TrainConfig, train_data, val_data, parallel: OneP
     return run
 
 
+# notebooks/08_training.ipynb, cell 38
 def _resume(run: Run, folder: Path) -> None:
     """Continue `run` from a checkpoint: weights, optimizer, random generators, batches and the metrics so far."""
     check_resume_settings(folder, read_trainer_state(folder), run.cfg, run.block_size)
@@ -530,6 +539,7 @@ def update(run: Run) -> dict:
             "tokens_per_sec": per_step / (time.perf_counter() - t0)}
 
 
+# notebooks/08_training.ipynb, cell 39
 def evaluate_run(run: Run, row: dict, on_eval=None) -> bool:
     """Evaluate on the fixed batches (and on_eval) into `row`; True when early stopping says stop."""
     for name, fixed in run.eval_sets.items():
@@ -568,6 +578,7 @@ def checkpoint(run: Run) -> Path | None:
     return saved
 
 
+# notebooks/08_training.ipynb, cell 40
 def _checkpoint_due(run: Run, asked_to_stop: bool) -> bool:
     cfg = run.cfg
     return bool(run.out) and (run.stopped or run.step == cfg.max_steps or asked_to_stop
@@ -607,6 +618,7 @@ def _loop(run: Run, on_eval, signals: dict) -> None:
         bar.close()
 
 
+# notebooks/08_training.ipynb, cell 41
 def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
           on_eval: Callable[[int, GPT], dict | None] | None = None, parallel: OneProcess | None = None) -> list[dict]:
     """Train `model` in place for cfg.max_steps updates; return the metrics, one dict per step (as in metrics.jsonl).
@@ -632,6 +644,7 @@ def train(model: GPT, cfg: TrainConfig, train_data, val_data=None, *,
     return run.history
 
 
+# notebooks/08_training.ipynb, cell 46
 def ngram_list(ids, n: int) -> list[bytes]:
     """The n-grams of one sequence of ids, in order with repeats; each packed into bytes (hashable, compact)."""
     ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64))
@@ -644,6 +657,7 @@ def memorisation_rate(samples, reference: set[bytes], n: int) -> float:
     return sum(g in reference for g in grams) / len(grams) if grams else float("nan")
 
 
+# notebooks/08_training.ipynb, cell 62
 def load_model(spec: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
     """The model every command names the same way: an OpenAI release (gpt2, gpt2-medium, gpt2-large, gpt2-xl),
     whose weights are downloaded, or a folder with config.json and model.safetensors (save_pretrained's, or a
@@ -699,6 +713,10 @@ def train_setup(
                          f"{config.vocab_size}")
     resume_point(cfg.out_dir, cfg.resume)  # an earlier run it would overwrite, or nothing to resume: say so now
     if init or init_checkpoint:
-        return load_model(init_checkpoint or init, dropout=dropout), train_ids, val_ids
-    torch.manual_seed(cfg.seed)  # the same random weights for the same seed
-    return GPT(config), train_ids, val_ids
+        net = load_model(init_checkpoint or init, dropout=dropout)
+    else:
+        torch.manual_seed(cfg.seed)  # the same random weights for the same seed
+        net = GPT(config)
+    from gpt2_lib.speed import speed_up  # chapter 10's bf16 stream and fused loss: only under bf16 / on CUDA
+
+    return speed_up(net), train_ids, val_ids

@@ -32,14 +32,14 @@ def test_module_weights_path_gives_the_default_output_in_eval_mode_even_with_dro
     x = torch.randn(B, T, C)
     with torch.no_grad():
         y_default = attn(x)
-        y_explicit, att = attn(x, return_weights=True)
+        y_explicit, att = attn.forward_with_weights(x)
     assert att.shape == (B, n_head, T, T)
     assert _max_diff(y_default, y_explicit) < 1e-6, f"SDPA and explicit paths differ by {_max_diff(y_default, y_explicit)}"
 
 
 def test_weights_rows_sum_to_one_and_are_zero_above_the_diagonal():
     torch.manual_seed(0)
-    _, att = CausalSelfAttention(32, 4).eval()(torch.randn(2, 9, 32), return_weights=True)
+    _, att = CausalSelfAttention(32, 4).eval().forward_with_weights(torch.randn(2, 9, 32))
     row_sums = att.sum(-1)
     assert torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-6), f"row sums range {row_sums.min()}..{row_sums.max()}"
     above = att.triu(diagonal=1)
@@ -54,12 +54,10 @@ def test_changing_later_tokens_leaves_earlier_outputs_unchanged(t):
     x_changed = x.clone()
     x_changed[:, t:] += torch.randn_like(x_changed[:, t:])
     with torch.no_grad():
-        for return_weights in (False, True):
-            y, y_changed = attn(x, return_weights=return_weights), attn(x_changed, return_weights=return_weights)
-            if return_weights:
-                y, y_changed = y[0], y_changed[0]
+        for path, run in (("forward", attn), ("forward_with_weights", lambda x: attn.forward_with_weights(x)[0])):
+            y, y_changed = run(x), run(x_changed)
             assert torch.equal(y[:, :t], y_changed[:, :t]), (
-                f"return_weights={return_weights}: changing tokens {t}.. changed outputs before position {t}"
+                f"{path}: changing tokens {t}.. changed outputs before position {t}"
             )
             assert not torch.allclose(y[:, t:], y_changed[:, t:]), "changed tokens must change their own outputs"
 
@@ -122,16 +120,16 @@ def test_dropout_out_of_range_is_rejected(dropout):
         CausalSelfAttention(64, 4, dropout=dropout)
 
 
-@pytest.mark.parametrize("return_weights", [False, True])
-def test_dropout_changes_outputs_in_train_mode_only(return_weights):
+@pytest.mark.parametrize("explicit", [False, True])
+def test_dropout_changes_outputs_in_train_mode_only(explicit):
     torch.manual_seed(0)
     attn = CausalSelfAttention(32, 4, dropout=0.5)
     x = torch.randn(2, 9, 32)
-    first = lambda out: out[0] if return_weights else out
+    run = (lambda x: attn.forward_with_weights(x)[0]) if explicit else attn
     attn.train()
-    assert not torch.equal(first(attn(x, return_weights)), first(attn(x, return_weights))), "train mode: no dropout"
+    assert not torch.equal(run(x), run(x)), "train mode: no dropout"
     attn.eval()
-    assert torch.equal(first(attn(x, return_weights)), first(attn(x, return_weights))), "eval mode: outputs vary"
+    assert torch.equal(run(x), run(x)), "eval mode: outputs vary"
 
 
 def test_parameter_names_match_openais_checkpoint():
@@ -147,7 +145,7 @@ def test_bias_false_builds_linear_layers_without_bias():
     assert attn(torch.randn(1, 5, 32)).shape == (1, 5, 32)
 
 
-def test_a_mask_replaces_the_causal_one_and_the_explicit_path_refuses_it():
+def test_a_mask_replaces_the_causal_one():
     torch.manual_seed(0)
     attn, x = CausalSelfAttention(32, 4).eval(), torch.randn(2, 6, 32)
     causal = torch.ones(6, 6, dtype=torch.bool).tril()
@@ -158,5 +156,13 @@ def test_a_mask_replaces_the_causal_one_and_the_explicit_path_refuses_it():
     x_changed[:, 0] += 1.0
     y_changed = attn(x_changed, attn_mask=hide_first)
     assert torch.allclose(y_changed[:, 1:], y[:, 1:], atol=1e-6), "a slot the mask hides was read"
-    with pytest.raises(ValueError, match="return_weights=True shows causal attention only"):
-        attn(x, return_weights=True, attn_mask=causal)
+
+
+def test_forward_returns_one_tensor_and_forward_with_weights_a_pair():
+    torch.manual_seed(0)
+    attn, x = CausalSelfAttention(32, 4).eval(), torch.randn(2, 6, 32)
+    y = attn(x)
+    assert isinstance(y, torch.Tensor), f"forward returned {type(y).__name__}, not one tensor"
+    y_explicit, att = attn.forward_with_weights(x)
+    assert att.shape == (2, 4, 6, 6), f"weights of shape {tuple(att.shape)}"
+    assert torch.allclose(y, y_explicit, atol=1e-6), "the explicit path gives another output"

@@ -81,7 +81,7 @@ def test_masked_loss_equals_loss_over_response_tokens_only(dataset):
     x, y = collate([dataset[0], dataset[1]], mask_prompt=True)
     with torch.no_grad():
         _, loss = model(x, y)
-        logits = model(x)
+        logits, _ = model(x)
     terms = [torch.nn.functional.cross_entropy(logits[r, t], y[r, t]) for r in range(2) for t in range(x.shape[1])
              if y[r, t] != -100]
     assert math.isclose(loss.item(), torch.stack(terms).mean().item(), rel_tol=1e-5)

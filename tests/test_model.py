@@ -73,7 +73,7 @@ def test_logits_equal_transformers_on_several_prompts():
     with torch.no_grad():
         for B, T in [(1, 1), (2, 7), (3, 64)]:
             idx = torch.randint(0, SMALL.vocab_size, (B, T), generator=gen)
-            diff = (model(idx) - hf(idx).logits).abs().max().item()
+            diff = (model(idx)[0] - hf(idx).logits).abs().max().item()
             assert diff < 1e-5, f"B={B} T={T}: max |Δlogit| = {diff}"
 
 
@@ -81,7 +81,7 @@ def test_gpt2_124m_logits_equal_transformers_over_the_full_context(gpt2_124m):
     hf = hf_twin(gpt2_124m)
     idx = torch.randint(0, 50257, (1, 1024), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        diff = (gpt2_124m(idx) - hf(idx).logits).abs().max().item()
+        diff = (gpt2_124m(idx)[0] - hf(idx).logits).abs().max().item()
     assert diff < 1e-4, f"max |Δlogit| = {diff} over a 1024-token context"
 
 
@@ -157,3 +157,52 @@ def test_optimizer_decays_matrices_only():
     assert decay["weight_decay"] == 0.1 and all(p.dim() == 2 for p in decay["params"])
     assert no_decay["weight_decay"] == 0.0 and all(p.dim() == 1 for p in no_decay["params"])
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == model.num_params()
+
+
+def test_gpt_alone_has_its_loaders_and_savers():
+    """`from gpt2_lib.model import GPT` in a fresh interpreter: the class is whole without importing chapter 7."""
+    import subprocess
+    import sys
+
+    names = ("from_pretrained", "from_openai", "load_pretrained", "save_pretrained", "to_hf_state_dict",
+             "from_hf_state_dict", "configure_optimizers")
+    code = (f"import sys\nfrom gpt2_lib.model import GPT\nprint([n for n in {names!r} if not hasattr(GPT, n)])\n"
+            "print('gpt2_lib.pretrained' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]", f"GPT lacks {out[0]} until another module is imported"
+    assert out[1] == "False", "importing gpt2_lib.model imported gpt2_lib.pretrained"
+
+
+def test_no_module_assigns_attributes_onto_gpt():
+    import ast
+    from pathlib import Path
+
+    found = []
+    for path in sorted((Path(__file__).resolve().parent.parent / "gpt2_lib").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            found += [f"{path.name}:{node.lineno}: GPT.{t.attr}" for t in targets
+                      if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "GPT"]
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setattr" and node.args \
+                    and isinstance(node.args[0], ast.Name) and node.args[0].id == "GPT":
+                found.append(f"{path.name}:{node.lineno}: setattr(GPT, ...)")
+    assert not found, f"GPT's methods belong in its class, not assigned from outside: {found}"
+
+
+def test_forward_returns_logits_and_a_loss_or_none():
+    torch.manual_seed(0)
+    model, idx = GPT(SMALL).eval(), torch.randint(0, 300, (2, 9))
+    logits, loss = model(idx)
+    assert logits.shape == (2, 9, 300) and loss is None, f"without targets: {tuple(logits.shape)}, {loss}"
+    logits_t, loss = model(idx, idx)
+    assert torch.equal(logits, logits_t) and loss.dim() == 0, "with targets: the same logits and a scalar loss"
+
+
+def test_forward_reads_no_token_values_off_the_cpu():
+    """The id-range check reads values: free on the CPU, a host sync on a GPU, so it runs on the CPU only.
+
+    A meta tensor has no values at all: reading one raises, so forward must not try."""
+    with torch.device("meta"):
+        model = GPT(SMALL)
+        logits, _ = model(torch.zeros(2, 9, dtype=torch.long))
+    assert logits.shape == (2, 9, 300)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from gpt2_lib import numpy_gpt, tf_checkpoint
 from gpt2_lib.attention import explicit_attention
 from gpt2_lib.model import GPT, GPTConfig
-from gpt2_lib.pretrained import random_openai_tensors, write_openai_checkpoint
+from gpt2_lib.testing import random_openai_tensors, write_openai_checkpoint
 
 SMALL = GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=4, n_embd=32)
 TOL = 1e-6  # relative error of a gradient, float64
@@ -70,7 +70,7 @@ def test_forward_equals_pytorch_float64(small_model, rng):
     params = numpy_gpt.params_from_state_dict(small_model.state_dict())
     ids = rng.integers(0, 97, size=(3, 16))
     with torch.no_grad():
-        ref = small_model(torch.from_numpy(ids)).numpy()
+        ref = small_model(torch.from_numpy(ids))[0].numpy()
     assert np.abs(numpy_gpt.forward(params, ids, 4) - ref).max() < 1e-12
 
 
@@ -80,7 +80,7 @@ def test_forward_equals_pytorch_float32_within_1e_4(rng):
     params = numpy_gpt.params_from_state_dict(model.state_dict())
     ids = rng.integers(0, 97, size=(2, 16))
     with torch.no_grad():
-        ref = model(torch.from_numpy(ids)).numpy()
+        ref = model(torch.from_numpy(ids))[0].numpy()
     assert np.abs(numpy_gpt.forward(params, ids, 4) - ref).max() < 1e-4
 
 

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from gpt2_lib import pretrained as P
+from gpt2_lib import testing as T
 from gpt2_lib import tf_checkpoint as tfc
-from gpt2_lib.download import DownloadError, cache_path
+from gpt2_lib.download import DownloadError, Unreachable, cache_path
 from gpt2_lib.model import GPT
 from test_download import FakeServer, hang_up, serve, status  # the scripted loopback server of the download tests
 
@@ -44,10 +45,10 @@ def server():
 
 def make_openai_dir(folder: Path, hparams: dict = SMALL, seed: int = 1, edit=None) -> Path:
     """A folder in OpenAI's layout with random weights; `edit(tensors)` may break it on purpose first."""
-    tensors = P.random_openai_tensors(P.config_from_hparams(hparams), seed)
+    tensors = T.random_openai_tensors(P.config_from_hparams(hparams), seed)
     if edit:
         edit(tensors)
-    return P.write_openai_checkpoint(folder, tensors, hparams)
+    return T.write_openai_checkpoint(folder, tensors, hparams)
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_logits_match_transformers_on_a_synthetic_openai_checkpoint(openai_dir):
     model = P.from_openai(openai_dir)
     reference = hf_from_openai_arrays(tfc.read(openai_dir / "model.ckpt"), SMALL)
     with torch.no_grad():
-        diff = (model(ids()) - reference(ids()).logits).abs().max().item()
+        diff = (model(ids())[0] - reference(ids()).logits).abs().max().item()
     assert diff < 1e-4, f"max |logit difference| {diff:.2e} against transformers on the same weights"
 
 
@@ -112,7 +113,7 @@ def test_openai_to_ours_to_hf_to_ours_round_trip_is_exact(openai_dir, tmp_path):
     hf, info = GPT2LMHeadModel.from_pretrained(tmp_path / "ours", output_loading_info=True)
     assert all(not v for v in info.values()), f"transformers reported problems loading our files: {info}"
     with torch.no_grad():
-        diff = (model(ids()) - hf.eval()(ids()).logits).abs().max().item()
+        diff = (model(ids())[0] - hf.eval()(ids()).logits).abs().max().item()
     assert diff < 1e-5, f"transformers' logits on our saved model differ by {diff:.2e}"
     hf.save_pretrained(tmp_path / "hf")  # transformers' own writer
     back = GPT.load_pretrained(tmp_path / "hf")
@@ -202,9 +203,13 @@ def test_unknown_model_or_source_is_a_value_error():
         P.from_pretrained("gpt2", source="tf")
 
 
-def test_gpt_carries_the_loaders():
-    assert GPT.from_pretrained is P.from_pretrained and GPT.from_openai is P.from_openai
-    assert GPT.load_pretrained is P.load_pretrained and GPT.save_pretrained is P.save_pretrained
+def test_gpt_methods_load_and_save_as_the_module_functions_do(openai_dir, tmp_path):
+    model = GPT.from_openai(openai_dir)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 P.from_openai(openai_dir).state_dict().values()))
+    loaded = GPT.load_pretrained(model.save_pretrained(tmp_path / "saved"))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values())), \
+        "save_pretrained then load_pretrained changed a weight"
 
 
 def test_mapping_covers_every_parameter_of_the_four_released_sizes():
@@ -288,8 +293,7 @@ def test_without_the_synthetic_switch_missing_weights_are_an_error(server, opena
 def test_synthetic_switch_writes_random_weights_in_the_layout_apart_and_says_so(server, openai_dir, tmp_path,
                                                                                 monkeypatch, capsys):
     serve_release(server, openai_dir, monkeypatch, weights=hang_up)  # the weights' server cannot be reached
-    monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
-    folder = P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
+    folder = P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False, allow_synthetic=True)
     assert folder == tmp_path / "cache" / "synthetic" / "gpt-2" / "models" / "124M" and P.is_synthetic(folder)
     assert "NOT GPT-2's weights" in (folder / P.SYNTHETIC_MARKER).read_text()
     err = capsys.readouterr().err
@@ -298,9 +302,18 @@ def test_synthetic_switch_writes_random_weights_in_the_layout_apart_and_says_so(
     infos = tfc.list_tensors(folder / "model.ckpt")
     assert {n: i.shape for n, i in infos.items()} == P.openai_shapes(P.config_from_hparams(SMALL))
     stamp = (folder / P.WEIGHTS).stat().st_mtime_ns
-    model = P.from_pretrained("gpt2", cache_dir=tmp_path / "cache", progress=False)
+    model = GPT.from_pretrained("gpt2", cache_dir=tmp_path / "cache", progress=False, allow_synthetic=True)
     assert model.config.n_layer == 2 and (folder / P.WEIGHTS).stat().st_mtime_ns == stamp, "built once, then reused"
     assert "NOT GPT-2's weights" in capsys.readouterr().err, "every load says so again"
+
+
+def test_the_environment_variable_alone_never_gives_synthetic_weights(server, openai_dir, tmp_path, monkeypatch):
+    """GPT2_LIB_SYNTHETIC_WEIGHTS is the book's harness's switch: the library acts only on allow_synthetic."""
+    serve_release(server, openai_dir, monkeypatch, weights=hang_up)  # the weights' server cannot be reached
+    monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
+    with pytest.raises(Unreachable):
+        P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
+    assert not (tmp_path / "cache" / "synthetic").exists(), "random weights without allow_synthetic=True"
 
 
 def test_synthetic_124m_index_differs_from_openais_only_in_checksums(server, tmp_path, monkeypatch, capsys):
@@ -309,8 +322,7 @@ def test_synthetic_124m_index_differs_from_openais_only_in_checksums(server, tmp
     monkeypatch.setenv("GPT2_LIB_BASE_URL", f"http://127.0.0.1:{server.server_port}/models")
     for file in P.OPENAI_FILES:
         server.script(f"/models/124M/{file}", hang_up)  # nothing obtainable: even hparams.json is written anew
-    monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
-    folder = P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
+    folder = P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False, allow_synthetic=True)
     assert hashlib.sha256((folder / "hparams.json").read_bytes()).hexdigest() == P.PINNED["124M"]["hparams.json"][1]
     assert hashlib.sha256((folder / "checkpoint").read_bytes()).hexdigest() == P.PINNED["124M"]["checkpoint"][1]
     assert (folder / P.WEIGHTS).stat().st_size == 497_759_232
@@ -351,17 +363,15 @@ def test_a_file_that_arrived_but_failed_verification_is_an_error_even_with_the_s
     else:
         serve_release(server, openai_dir, monkeypatch)
         server.script("/models/124M/hparams.json", serve(b'{"n_vocab": 1}\n'))
-    monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
     with pytest.raises(DownloadError, match="failed verification"):
-        P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
+        P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False, allow_synthetic=True)
     assert not (tmp_path / "cache" / "synthetic").exists(), "random weights must not stand in for a damaged file"
 
 
 def test_with_the_synthetic_switch_a_missing_file_is_still_an_error(server, openai_dir, tmp_path, monkeypatch):
     serve_release(server, openai_dir, monkeypatch, weights=status(404))  # the server answered: not offline
-    monkeypatch.setenv("GPT2_LIB_SYNTHETIC_WEIGHTS", "1")
     with pytest.raises(DownloadError, match="404"):
-        P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False)
+        P.openai_files("gpt2", cache_dir=tmp_path / "cache", progress=False, allow_synthetic=True)
     assert not (tmp_path / "cache" / "synthetic").exists()
 
 
@@ -462,3 +472,11 @@ def test_save_pretrained_gives_its_files_the_modes_of_the_umask(tmp_path):
         os.umask(umask)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
     assert modes == {"model.safetensors": 0o644, "config.json": 0o644}, f"modes {modes}, umask 022"
+
+
+def test_openai_and_our_names_map_both_ways_for_every_tensor():
+    config = P.config_from_hparams(SMALL)
+    ours = [P.gpt2_lib_name(n) for n in P.openai_shapes(config)]
+    assert set(ours) == set(dict(GPT(config).named_parameters())), "the mapping misses or invents a parameter"
+    back = {P.openai_name(n) for n in ours}
+    assert back == set(P.openai_shapes(config)), f"openai_name(gpt2_lib_name(n)) != n: {back ^ set(P.openai_shapes(config))}"

@@ -125,3 +125,33 @@ def test_graph_step_replays_compute_what_plain_steps_compute():
         assert graph_losses == pytest.approx(plain_losses, rel=1e-6), compile
         for name, w in plain_weights.items():
             torch.testing.assert_close(graph_weights[name], w, rtol=1e-5, atol=1e-6, msg=f"{name} (compile={compile})")
+
+
+def test_pad_vocab_rounds_up_to_the_multiple_and_keeps_the_rest():
+    from gpt2_lib.speed import pad_vocab
+
+    padded = pad_vocab(GPTConfig())
+    assert padded.vocab_size == 50304 and padded.n_embd == 768, padded
+    assert pad_vocab(GPTConfig(vocab_size=128), 64).vocab_size == 128, "an exact multiple must stay as it is"
+    with pytest.raises(ValueError, match="multiple must be a positive integer"):
+        pad_vocab(GPTConfig(), 0)
+
+
+def test_speed_up_carries_the_stream_in_bf16_only_under_bf16_autocast_and_keeps_fp32_results():
+    from gpt2_lib.speed import speed_up
+
+    torch.manual_seed(0)
+    plain = GPT(GPTConfig(vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=32))
+    fast = GPT(plain.config)
+    fast.load_state_dict(plain.state_dict())
+    speed_up(speed_up(fast))  # twice: the second changes nothing
+    seen = []
+    fast.transformer.h[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].dtype))
+    x = torch.randint(0, 64, (2, 17))
+    assert torch.equal(fast(x[:, :-1], x[:, 1:])[1], plain(x[:, :-1], x[:, 1:])[1]), "fp32 results must not move"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, loss_fast = fast(x[:, :-1], x[:, 1:])
+        _, loss_plain = plain(x[:, :-1], x[:, 1:])
+    assert seen == [torch.float32, torch.bfloat16], f"the stream entering block 0: {seen}"
+    assert abs(loss_fast.item() - loss_plain.item()) < 1e-2, (loss_fast.item(), loss_plain.item())
+    assert "loss" not in vars(plain) and len(fast.transformer.drop._forward_hooks) == 1

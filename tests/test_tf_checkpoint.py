@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from gpt2_lib import tf_checkpoint as tfc
-from gpt2_lib.pretrained import config_from_hparams, random_openai_tensors
+from gpt2_lib.pretrained import config_from_hparams
+from gpt2_lib.testing import random_openai_tensors, write_tf_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "gpt2" / "124M"  # OpenAI's real index and the first 3 MiB of its weights
@@ -107,7 +108,7 @@ def test_tensorflow_path_and_ours_give_identical_arrays(tf, tmp_path):
 def test_writer_output_is_byte_identical_to_tensorflows(tf, tmp_path):
     tensors = openai_like() | mixed_dtypes()
     tf_save(tf, tmp_path / "tf" / "model.ckpt", tensors)
-    tfc.write(tmp_path / "ours" / "model.ckpt", tensors)
+    write_tf_checkpoint(tmp_path / "ours" / "model.ckpt", tensors)
     for suffix in (".index", ".data-00000-of-00001"):
         theirs = (tmp_path / "tf" / f"model.ckpt{suffix}").read_bytes()
         ours = (tmp_path / "ours" / f"model.ckpt{suffix}").read_bytes()
@@ -118,7 +119,7 @@ def test_an_index_of_several_blocks_is_written_and_read_as_tensorflow_does(tf, t
     # ~9,000 entries make an index larger than one 256 KiB block: the index block then names several blocks
     tensors = {f"layer_{i:05d}/a_rather_long_name_for_a_tiny_tensor": np.full(1, i, np.float32) for i in range(9000)}
     tf_save(tf, tmp_path / "tf" / "model.ckpt", tensors)
-    tfc.write(tmp_path / "ours" / "model.ckpt", tensors)
+    write_tf_checkpoint(tmp_path / "ours" / "model.ckpt", tensors)
     theirs = (tmp_path / "tf" / "model.ckpt.index").read_bytes()
     assert (tmp_path / "ours" / "model.ckpt.index").read_bytes() == theirs
     footer = theirs[-tfc.FOOTER_SIZE:]
@@ -172,7 +173,7 @@ def test_a_tensor_past_the_end_of_a_truncated_file_is_an_error_naming_it(tmp_pat
 def test_a_damaged_tensor_is_an_error_naming_the_tensor(tmp_path):
     tensors = openai_like()
     prefix = tmp_path / "model.ckpt"
-    tfc.write(prefix, tensors)
+    write_tf_checkpoint(prefix, tensors)
     info = tfc.list_tensors(prefix)["model/h1/mlp/c_fc/w"]
     data = tfc.data_path(prefix, 0, 1)
     raw = bytearray(data.read_bytes())
@@ -187,7 +188,7 @@ def test_a_damaged_tensor_is_an_error_naming_the_tensor(tmp_path):
 
 def test_a_damaged_index_block_fails_its_checksum(tmp_path):
     prefix = tmp_path / "model.ckpt"
-    tfc.write(prefix, openai_like())
+    write_tf_checkpoint(prefix, openai_like())
     index = Path(f"{prefix}.index")
     raw = bytearray(index.read_bytes())
     raw[40] ^= 0x01
@@ -207,7 +208,7 @@ def test_a_file_that_is_not_a_table_is_rejected_by_name(tmp_path):
 def test_reading_some_names_reads_only_those_and_unknown_names_are_listed(tmp_path):
     prefix = tmp_path / "model.ckpt"
     tensors = openai_like()
-    tfc.write(prefix, tensors)
+    write_tf_checkpoint(prefix, tensors)
     got = tfc.read(prefix, ["model/wpe", "model/ln_f/g"])
     assert list(got) == ["model/wpe", "model/ln_f/g"]
     np.testing.assert_array_equal(got["model/wpe"], tensors["model/wpe"])
@@ -218,7 +219,7 @@ def test_reading_some_names_reads_only_those_and_unknown_names_are_listed(tmp_pa
 def test_copy_false_gives_read_only_views_of_the_file(tmp_path):
     prefix = tmp_path / "model.ckpt"
     tensors = openai_like()
-    tfc.write(prefix, tensors)
+    write_tf_checkpoint(prefix, tensors)
     views = tfc.read(prefix, copy=False)
     assert all(not v.flags.writeable for v in views.values())
     assert isinstance(views["model/wte"].base, np.memmap) or isinstance(views["model/wte"], np.memmap)
@@ -230,7 +231,7 @@ def test_copy_false_gives_read_only_views_of_the_file(tmp_path):
 
 def test_writer_rejects_dtypes_a_checkpoint_cannot_hold(tmp_path):
     with pytest.raises(tfc.CheckpointError, match="s/str: dtype <U1 cannot be written"):
-        tfc.write(tmp_path / "model.ckpt", {"s/str": np.array(["a"])})
+        write_tf_checkpoint(tmp_path / "model.ckpt", {"s/str": np.array(["a"])})
 
 
 def test_an_index_entry_decodes_as_its_protobuf_fields_say():

@@ -18,7 +18,8 @@ if not os.environ.get("CI") and importlib.util.find_spec("tensorflow") is None:
 
 from gpt2_lib import tf_gpt  # noqa: E402
 from gpt2_lib.model import GPT, GPTConfig  # noqa: E402
-from gpt2_lib.pretrained import from_openai, random_openai_tensors, write_openai_checkpoint  # noqa: E402
+from gpt2_lib.pretrained import from_openai  # noqa: E402
+from gpt2_lib.testing import random_openai_tensors, write_openai_checkpoint  # noqa: E402
 
 tf = tf_gpt.tf  # TensorFlow as tf_gpt imported it, through import_tensorflow
 
@@ -60,7 +61,7 @@ def test_from_openai_logits_equal_pytorch_float32(checkpoint):
     torch_model = from_openai(checkpoint)
     ids = _ids(2, 16)
     with torch.no_grad():
-        ref = torch_model(torch.from_numpy(ids)).numpy()
+        ref = torch_model(torch.from_numpy(ids))[0].numpy()
     out = keras_model(ids).numpy()
     assert out.shape == (2, 16, SMALL.vocab_size) and out.dtype == np.float32
     assert np.abs(out - ref).max() < 1e-4, f"max |Δlogit| {np.abs(out - ref).max():.2e}"
@@ -71,7 +72,7 @@ def test_from_gpt_logits_equal_pytorch_float64():
     model = GPT(SMALL).double()
     ids = _ids(3, 16, seed=1)
     with torch.no_grad():
-        ref = model(torch.from_numpy(ids)).numpy()
+        ref = model(torch.from_numpy(ids))[0].numpy()
     out = tf_gpt.GPT2Keras.from_gpt(model, dtype="float64")(ids).numpy()
     assert np.abs(out - ref).max() < 1e-10
 
