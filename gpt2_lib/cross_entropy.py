@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from gpt2_lib.data import IGNORE_INDEX
 from gpt2_lib.device import has_triton
 
 
@@ -85,7 +86,7 @@ class _FusedCrossEntropy(torch.autograd.Function):
         return grad, None, None
 
 
-def fused_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -100) -> torch.Tensor:
+def fused_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
     """F.cross_entropy(logits, targets, ignore_index=...) for logits (N, V) and targets (N,), as one Triton kernel."""
     if not HAS_TRITON:
         raise ModuleNotFoundError(TRITON_NEEDED)

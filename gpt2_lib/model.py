@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gpt2_lib.block import Block
+from gpt2_lib.data import IGNORE_INDEX
 from gpt2_lib.device import supports_fused_adamw
 
 
@@ -39,7 +40,7 @@ class GPTConfig:
     n_layer: int = 12
     n_head: int = 12
     n_embd: int = 768
-    dropout: float = 0.0  # GPT-2 was trained with 0.1; 0.0 for inference and fine-tuning of large data
+    dropout: float = 0.0  # off for generating; the chapters that train choose their own
     bias: bool = True  # biases in the linear layers and LayerNorms, as in GPT-2
 
     def __post_init__(self):
@@ -91,7 +92,7 @@ class GPT(nn.Module):
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
-        """GPT-2's initialisation: N(0, 0.02) weights, zero biases (LayerNorms keep gain 1, bias 0)."""
+        """nanoGPT's and transformers' initialisation: N(0, 0.02) weights, zero biases (LayerNorms: 1, 0)."""
         if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
@@ -138,10 +139,10 @@ class GPT(nn.Module):
         return logits, (None if targets is None else self.loss(logits, targets))
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy of logits (B, T, V) against targets (B, T); targets of -100 (padding) do not count.
+        """Mean cross-entropy of logits (B, T, V) against targets (B, T); targets of IGNORE_INDEX (-100) do not count.
 
         Chapter 10's gpt2_lib.speed.speed_up swaps in a fused Triton kernel for one model."""
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
     def configure_optimizers(self, weight_decay: float, learning_rate: float,
                              betas: tuple[float, float] = (0.9, 0.95), device_type: str = "cpu") -> torch.optim.AdamW:

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from gpt2_lib.data import IGNORE_INDEX
 from gpt2_lib.device import has_triton
 from gpt2_lib.model import GPT, GPTConfig
 
@@ -84,7 +85,7 @@ def fused_loss_where_possible(logits: torch.Tensor, targets: torch.Tensor) -> to
         from gpt2_lib.cross_entropy import fused_loss  # imported on first use: it loads Triton and the compiler
 
         return fused_loss(logits, targets)
-    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+    return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 # notebooks/10_fast_training.ipynb, cell 35
