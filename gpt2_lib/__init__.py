@@ -23,6 +23,7 @@ __all__ = [
     "generate",  # ch. 6: sampling, the KV cache
     "pretrained",  # ch. 7: OpenAI's and Hugging Face's weights
     "tf_checkpoint",  # ch. 7: TensorFlow checkpoints without TensorFlow
+    "prepare",  # ch. 8: text files -> token files, in parallel, without torch
     "train",  # ch. 8: the training loop
     "plots",  # ch. 8: loss curves
     "finetune",  # ch. 9: instruction fine-tuning

@@ -64,6 +64,17 @@ def _time(timed_step, steps: int, name: str) -> tuple[float, float, torch.Tensor
     return statistics.median(a.elapsed_time(b) for a, b in zip(events, events[1:])), cpu_ms, loss
 
 
+def _model_to_time(impl: str, cfg: GPTConfig, *, bf16_residual: bool, fused_loss: bool, checkpointing: bool):
+    """transformers' GPT2LMHeadModel, or ours with chapter 10's speed paths, on the GPU in training mode."""
+    if impl == "transformers":
+        model = hf_model(cfg).cuda().train()
+    else:
+        model = speed_up(GPT(cfg), bf16_residual=bf16_residual, fused_loss=fused_loss).cuda().train()
+    if checkpointing:
+        checkpoint_blocks(model)
+    return model
+
+
 def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: bool = True, bf16: bool = True,
         flash: bool = True, compile: bool = True, fused: bool = True, batch: int = 16, accum: int = 1,
         compile_mode: str | None = None, cudnn_attention: bool = False, coordinate_descent: bool = False,
@@ -80,12 +91,7 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: boo
     for k, v in inductor.items():  # other inductor settings, for this run only
         setattr(torch._inductor.config, k, v)
     cfg = GPTConfig.from_name(model_name, vocab_size=vocab_size)
-    if impl == "transformers":
-        model = hf_model(cfg).cuda().train()
-    else:
-        model = speed_up(GPT(cfg), bf16_residual=bf16_residual, fused_loss=fused_loss).cuda().train()
-    if checkpointing:
-        checkpoint_blocks(model)
+    model = _model_to_time(impl, cfg, bf16_residual=bf16_residual, fused_loss=fused_loss, checkpointing=checkpointing)
     n_params = sum(p.numel() for p in model.parameters())
     opt = configure_optimizers(model, 0.1, 6e-4, device_type="cuda" if fused else "cpu")  # fused only for "cuda"
     fwd = torch.compile(model, mode=compile_mode) if compile else model

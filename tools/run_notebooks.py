@@ -25,6 +25,7 @@ def run(path: Path, timeout: int = 900) -> float:
     for cell in nb.cells:  # start from a blank slate so no stale output survives a failure
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+            cell.metadata.pop("execution", None)  # timestamps of an earlier run
     t0 = time.perf_counter()
     # record_timing=False: no execution timestamps in the cells' metadata, so a re-run changes only what ran differently
     NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
