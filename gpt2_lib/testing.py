@@ -87,11 +87,14 @@ def synthetic_openai_files(name: str = "gpt2", *, reason: str = "", cache_dir: s
         (tmp / SYNTHETIC_MARKER).write_text(marker)
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)  # the folder appears whole or not at all
+    root = _cache_root(cache_dir)  # named <cache> in the banner: the same on every machine
+    where = folder.relative_to(root).as_posix()
+    why = (reason or "asked for").replace(str(root), "<cache>")
     bar = "=" * 100
     print(f"{bar}\nSYNTHETIC WEIGHTS: these are NOT GPT-2's weights.\nOpenAI's checkpoint could not be downloaded "
           f"and the caller allowed synthetic weights, so gpt2_lib loads random numbers written in\nOpenAI's exact "
-          f"layout (same names, shapes, dtypes and file format) from {folder}.\nShapes and parity checks work as with "
-          f"the real weights; generated text and perplexities are meaningless.\nWhy: {reason or 'asked for'}\n{bar}",
+          f"layout (same names, shapes, dtypes and file format) from <cache>/{where}.\nShapes and parity checks work as with "
+          f"the real weights; generated text and perplexities are meaningless.\nWhy: {why}\n{bar}",
           file=sys.stderr)
     return folder
 

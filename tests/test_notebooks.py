@@ -61,7 +61,7 @@ def test_ignored_outputs_are_tagged_and_say_why(path):
             assert re.search(r"^# [A-Z]", src, re.M), f"{path.name} code cell {i}: its output is not compared; say why"
 
 
-MACHINE_PATH = re.compile(r"(/work/|/root/|/home/|/tmp/|/Users/|site-packages|[A-Z]:\\)")
+MACHINE_PATH = re.compile(r"(/work/|/root/|/home/|/tmp/|/Users/|site-packages|[A-Z]:\\Users\\)")
 
 
 def _output_text(output) -> str:

@@ -6,5 +6,6 @@ source "$(dirname "$0")/env.sh"
 # a missing download an error instead (what a build that publishes the book should do).
 export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"
 export TQDM_DISABLE=1  # as in CI and tools/run_notebooks.sh: a progress bar would be stored as stderr in the page
+export HF_HUB_DISABLE_PROGRESS_BARS=1  # transformers' own bars (a notebook widget where ipywidgets is installed)
 jb build . -W -n --keep-going "$@"
 echo "open _build/html/index.html"

@@ -4,6 +4,7 @@
 # (outputs compared with the stored ones), then every built page in a headless browser.
 source "$(dirname "$0")/env.sh"
 export TQDM_DISABLE=1  # progress bars would only add noise to compared outputs
+export HF_HUB_DISABLE_PROGRESS_BARS=1  # transformers' own bars (a notebook widget where ipywidgets is installed)
 # Without internet OpenAI's weights are unobtainable: load random weights in their exact layout instead (each
 # load prints a banner saying so). With internet the real files are downloaded and used.
 export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"

@@ -13,6 +13,7 @@ export GPT2_LIB_USE_CURRENT_PYTHON=1
 source "$(dirname "$0")/env.sh"
 set +e
 export TQDM_DISABLE=1
+export HF_HUB_DISABLE_PROGRESS_BARS=1  # transformers' own bars (a notebook widget where ipywidgets is installed)
 if [ -d "$MIRROR/tiktoken_cache" ]; then  # offline GPU machines: the mirror's copy wins over any other cache
     export TIKTOKEN_CACHE_DIR="$MIRROR/tiktoken_cache"
 fi
