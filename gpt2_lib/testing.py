@@ -11,13 +11,14 @@ import os
 import shutil
 import struct
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from gpt2_lib import tf_checkpoint
-from gpt2_lib.download import Unreachable, cache_dir as _cache_root, fetch
+from gpt2_lib.download import Unreachable, _lock, cache_dir as _cache_root, fetch
 from gpt2_lib.model import GPTConfig
 from gpt2_lib.pretrained import (PINNED, SYNTHETIC_MARKER, _base_url, _release, config_from_hparams, is_synthetic,
                                  openai_shapes)
@@ -65,28 +66,29 @@ def synthetic_openai_files(name: str = "gpt2", *, reason: str = "", cache_dir: s
     folder = _cache_root(cache_dir) / "synthetic" / "gpt-2" / "models" / size
     marker = (f"version {_SYNTHETIC_VERSION}, seed {seed}: random numbers in the layout of OpenAI's {size} "
               "checkpoint; NOT GPT-2's weights\n")
-    if not (is_synthetic(folder) and (folder / SYNTHETIC_MARKER).read_text() == marker):
-        real = {}  # the real small files where we have them (the cache, or a mirror): tokenizer, hparams, graph
-        for file in ("encoder.json", "hparams.json", "model.ckpt.meta", "vocab.bpe"):  # not the index: it is new
-            size_, sha256 = PINNED.get(size, {}).get(file, (None, None))
-            try:
-                real[file] = fetch(f"{_base_url()}/{size}/{file}", size=size_, sha256=sha256, cache_dir=cache_dir,
-                                   retries=0, progress=False)
-            except Unreachable:
-                pass
-        c = GPTConfig.from_name(name)
-        hparams = (json.loads(real["hparams.json"].read_text()) if "hparams.json" in real else
-                   {"n_vocab": c.vocab_size, "n_ctx": c.block_size, "n_embd": c.n_embd, "n_head": c.n_head,
-                    "n_layer": c.n_layer})
-        tmp = folder.with_name(size + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_openai_checkpoint(tmp, random_openai_tensors(config_from_hparams(hparams), seed), hparams)
-        for file in ("encoder.json", "vocab.bpe", "model.ckpt.meta"):
-            if file in real:
-                shutil.copyfile(real[file], tmp / file)
-        (tmp / SYNTHETIC_MARKER).write_text(marker)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)  # the folder appears whole or not at all
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(folder):  # parallel test workers build it once; the others wait, then read it
+        if not (is_synthetic(folder) and (folder / SYNTHETIC_MARKER).read_text() == marker):
+            real = {}  # the real small files where we have them (the cache, or a mirror): tokenizer, hparams, graph
+            for file in ("encoder.json", "hparams.json", "model.ckpt.meta", "vocab.bpe"):  # not the index: it is new
+                size_, sha256 = PINNED.get(size, {}).get(file, (None, None))
+                try:
+                    real[file] = fetch(f"{_base_url()}/{size}/{file}", size=size_, sha256=sha256, cache_dir=cache_dir,
+                                       retries=0, progress=False)
+                except Unreachable:
+                    pass
+            c = GPTConfig.from_name(name)
+            hparams = (json.loads(real["hparams.json"].read_text()) if "hparams.json" in real else
+                       {"n_vocab": c.vocab_size, "n_ctx": c.block_size, "n_embd": c.n_embd, "n_head": c.n_head,
+                        "n_layer": c.n_layer})
+            tmp = Path(tempfile.mkdtemp(prefix=size + ".tmp-", dir=folder.parent))  # one per process
+            write_openai_checkpoint(tmp, random_openai_tensors(config_from_hparams(hparams), seed), hparams)
+            for file in ("encoder.json", "vocab.bpe", "model.ckpt.meta"):
+                if file in real:
+                    shutil.copyfile(real[file], tmp / file)
+            (tmp / SYNTHETIC_MARKER).write_text(marker)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(tmp, folder)  # the folder appears whole or not at all
     root = _cache_root(cache_dir)  # named <cache> in the banner: the same on every machine
     where = folder.relative_to(root).as_posix()
     why = (reason or "asked for").replace(str(root), "<cache>")

@@ -94,18 +94,5 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-NEEDS_TENSORFLOW = "needs-tensorflow"  # the tag of a chapter cell that runs TensorFlow (an optional extra)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Where TensorFlow is missing (a GPU machine, a laptop), its chapter cells are skipped, with the one line a
-    reader sees, and counted as skipped, not passed. In CI TensorFlow is installed, so a skip there fails."""
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is not None:
-        return
-    skip = pytest.mark.skip(reason="TensorFlow is not installed: `pip install tensorflow-cpu` to run this comparison")
-    for item in items:
-        cell = getattr(item, "cell", None)  # nbval's notebook cells carry theirs
-        if cell is not None and NEEDS_TENSORFLOW in cell.get("metadata", {}).get("tags", []):
-            item.add_marker(skip)
+# Where TensorFlow is missing, its chapter cells skip with one line (a hook shared with the child pytest runs).
+from plugins.nbval_tensorflow import NEEDS_TENSORFLOW, pytest_collection_modifyitems  # noqa: E402,F401

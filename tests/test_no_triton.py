@@ -16,7 +16,8 @@ BLOCKER = ROOT / "tests" / "no_triton"
 
 
 def _without_triton(args: list[str], cwd=ROOT, timeout: int = 1800) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(BLOCKER), str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(BLOCKER), str(ROOT), str(ROOT / "tests" / "plugins"),
+                                                    os.environ.get("PYTHONPATH", "")]))
     env.pop("TRITON_INTERPRET", None)
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -56,5 +57,5 @@ def test_every_chapter_runs_to_the_end_without_triton():
 
     chapters = [p for p in NOTEBOOKS if p.stem not in RUN_OUTSIDE]
     result = _without_triton(["-m", "pytest", *[str(p) for p in chapters], "--nbval-lax", "--nbval-current-env",
-                              "--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-q"])
+                              "--nbval-cell-timeout=900", "-p", "no:cacheprovider", "-p", "nbval_tensorflow", "-q"])
     assert result.returncode == 0, f"with Triton blocked, {[p.name for p in chapters]}:\n{result.stdout[-6000:]}"

@@ -57,13 +57,14 @@ def test_no_code_cell_opens_a_path_relative_to_the_repository():
 def test_chapter_runs_alone_in_an_empty_folder_with_gpt2_lib_from_a_wheel(chapter, wheel_site, tmp_path):
     shutil.copy(ROOT / "notebooks" / f"{chapter}.ipynb", tmp_path)
     blocker = ROOT / "tests" / "no_triton"  # its sitecustomize hides Triton from every process, kernels included
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(wheel_site), str(blocker)])}
+    plugins = ROOT / "tests" / "plugins"  # nbval_tensorflow: TensorFlow's cells skip where it is missing, as in the suite
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(wheel_site), str(blocker), str(plugins)])}
     env.pop("TRITON_INTERPRET", None)
     where = subprocess.run([sys.executable, "-c", "import gpt2_lib; print(gpt2_lib.__file__)"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(wheel_site)), f"gpt2_lib came from {where}, not from the installed wheel"
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # this folder is the whole project
     run = subprocess.run([sys.executable, "-m", "pytest", f"{chapter}.ipynb", "--nbval-lax", "--nbval-current-env",
-                          "--nbval-cell-timeout=900", "-q", "-p", "no:cacheprovider"],
+                          "--nbval-cell-timeout=900", "-q", "-p", "no:cacheprovider", "-p", "nbval_tensorflow"],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, f"{chapter} failed outside the repository:\n{run.stdout[-8000:]}{run.stderr[-2000:]}"

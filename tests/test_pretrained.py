@@ -480,3 +480,20 @@ def test_openai_and_our_names_map_both_ways_for_every_tensor():
     assert set(ours) == set(dict(GPT(config).named_parameters())), "the mapping misses or invents a parameter"
     back = {P.openai_name(n) for n in ours}
     assert back == set(P.openai_shapes(config)), f"openai_name(gpt2_lib_name(n)) != n: {back ^ set(P.openai_shapes(config))}"
+
+
+def _build_synthetic(cache: str) -> str:
+    from gpt2_lib.testing import synthetic_openai_files
+
+    return str(synthetic_openai_files("gpt2", cache_dir=cache))
+
+
+def test_parallel_workers_build_the_synthetic_weights_once_without_tripping_over_each_other(tmp_path):
+    # pytest-xdist workers (and torchrun ranks) ask for the random stand-in at the same moment; each used to delete
+    # the others' half-written folder (FileNotFoundError on model.ckpt.index, seen on a 15-worker GPU run)
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        folders = pool.map(_build_synthetic, [str(tmp_path)] * 3)
+    assert len(set(folders)) == 1
+    assert not [p.name for p in Path(folders[0]).parent.iterdir() if ".tmp" in p.name], "a half-built folder was left"

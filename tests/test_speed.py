@@ -124,7 +124,8 @@ def test_graph_step_replays_compute_what_plain_steps_compute():
         graph_losses, graph_weights = train(True, compile)
         assert graph_losses == pytest.approx(plain_losses, rel=1e-6), compile
         for name, w in plain_weights.items():
-            torch.testing.assert_close(graph_weights[name], w, rtol=1e-5, atol=1e-6, msg=f"{name} (compile={compile})")
+            torch.testing.assert_close(graph_weights[name], w, rtol=1e-5, atol=1e-6,
+                                       msg=lambda m, name=name: f"{name} (compile={compile}): {m}")
 
 
 def test_pad_vocab_rounds_up_to_the_multiple_and_keeps_the_rest():
