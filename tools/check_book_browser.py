@@ -10,7 +10,7 @@ For each HTML page (served over http from the build folder) it checks:
   cell that calls plt.show() at top level;
 - every chapter shows at least 2 drawn diagrams (the SVGs of notebooks/figures/, drawn by tools/figures/);
 - every chapter page links to Colab at its own notebook (the badge and the launch button);
-and saves a full-page screenshot of each chapter page to _build/screenshots/<chapter>.png for a person to look at.
+and saves each chapter page, in screen-high slices, to _build/screenshots/<chapter>-NN.png for a person to look at.
 
 The browser is Debian's `chromium` (Playwright drives it by path; it never downloads its own). Where it is
 missing it is installed with apt-get when running as root; otherwise the check fails in CI (CI set) and is
@@ -109,6 +109,19 @@ async () => {
 """
 
 
+def screenshot_in_slices(page, stem: Path, height: int = 4000) -> None:
+    """The whole page as <stem>-01.png, -02.png, ...: a full-page capture of a very tall page (chapters 8 and 9 are
+    over 35,000 pixels) comes out blank below the first screen in headless Chromium."""
+    for old in stem.parent.glob(f"{stem.name}*.png"):  # an earlier run's slices, which may be more
+        old.unlink()
+    page.set_viewport_size({"width": 1280, "height": height})
+    total = page.evaluate("document.documentElement.scrollHeight")
+    for n, y in enumerate(range(0, total, height), 1):
+        page.evaluate(f"window.scrollTo(0, {y})")
+        page.screenshot(path=str(stem.parent / f"{stem.name}-{n:02d}.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     handler = functools.partial(QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -197,7 +210,7 @@ def check(html_dir: Path, screenshots: Path, repo: str, branch: str) -> list[str
                     n_colab = sum(1 for h in report["links"] if h == colab)
                     if n_colab < 2:
                         problems.append(f"{where} {n_colab} link(s) to {colab}; expected the badge and the launch button")
-                    page.screenshot(path=str(screenshots / f"{stem}.png"), full_page=True)
+                    screenshot_in_slices(page, screenshots / stem)
             browser.close()
         for e in sorted(js_errors):
             print(f"note: JavaScript error from the theme (not failed on): {e}")
@@ -219,8 +232,9 @@ def main() -> int:
     problems = check(args.html, args.screenshots, repo, branch)
     for p in problems:
         print("FAIL", p)
-    n_shots = len(list(args.screenshots.glob("*.png"))) if args.screenshots.exists() else 0
-    print(f"browser check: {len(problems)} problem(s); {n_shots} chapter screenshot(s) in {args.screenshots}; "
+    n_shots = len({p.stem.rsplit("-", 1)[0] for p in args.screenshots.glob("*-[0-9][0-9].png")}) \
+        if args.screenshots.exists() else 0
+    print(f"browser check: {len(problems)} problem(s); {n_shots} chapter(s) screenshotted in {args.screenshots}; "
           f"{time.perf_counter() - t0:.0f} s")
     return 1 if problems else 0
 
