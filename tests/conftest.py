@@ -95,4 +95,4 @@ def pytest_runtest_makereport(item, call):
 
 
 # Where TensorFlow is missing, its chapter cells skip with one line (a hook shared with the child pytest runs).
-from plugins.nbval_tensorflow import NEEDS_TENSORFLOW, pytest_collection_modifyitems  # noqa: E402,F401
+from plugins.nbval_tensorflow import pytest_collection_modifyitems  # noqa: E402,F401

@@ -11,7 +11,6 @@ import importlib.util
 import pytest
 
 NEEDS_TENSORFLOW = "needs-tensorflow"  # the tag of a chapter cell that runs TensorFlow (an optional extra)
-PLUGIN_DIR = __file__.rsplit("/", 1)[0]
 
 
 def pytest_collection_modifyitems(config, items):
