@@ -15,10 +15,10 @@ FIGURES = ROOT / "notebooks" / "figures"
 IMAGE = re.compile(r"!\[([^\]]*)\]\((figures/([\w-]+)\.svg)\)")
 
 
-def chapter_images() -> dict[str, list[tuple[str, str]]]:
-    """{notebook stem: [(alt text, figure name), ...]} from the chapters' markdown cells."""
+def chapter_images(pattern: str = "[0-9][0-9]_*.ipynb") -> dict[str, list[tuple[str, str]]]:
+    """{notebook stem: [(alt text, figure name), ...]} from the markdown cells of the chapters (or of `pattern`)."""
     found = {}
-    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for notebook in sorted((ROOT / "notebooks").glob(pattern)):
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         found[notebook.stem] = [(alt, name) for alt, _, name in IMAGE.findall(text)]
@@ -40,13 +40,15 @@ def test_every_chapter_shows_at_least_two_diagrams_and_the_book_thirty():
 
 
 def test_each_diagram_is_drawn_by_code_shown_in_its_chapter_and_has_alt_text():
-    images = chapter_images()
-    shown = {name: (stem, alt) for stem, found in images.items() for alt, name in found}
+    images = chapter_images("*.ipynb")  # appendices may show their chapter's diagrams too
+    shown = {name: (stem, alt) for stem, found in images.items() for alt, name in found if stem[:2].isdigit()}
+    shown |= {name: (stem, alt) for stem, found in images.items() for alt, name in found if name not in shown}
     svgs = {p.stem for p in FIGURES.glob("*.svg")}
     assert not svgs - shown.keys(), f"drawn but shown in no chapter: {sorted(svgs - shown.keys())}"
     assert not shown.keys() - svgs, f"shown but never drawn: {sorted(shown.keys() - svgs)}"
     for name, (stem, alt) in shown.items():
-        assert name[:4] == f"ch{stem[:2]}", f"{name}.svg is shown in {stem}; figures are named for their chapter"
+        prefix = f"ch{stem[:2]}" if stem[:2].isdigit() else f"app{stem.split('_')[1]}"  # ch07_..., appa_...
+        assert name.startswith(prefix), f"{name}.svg is shown in {stem}; figures are named for their chapter"
         assert len(alt.split()) >= 5, f"{name}.svg in {stem} needs alt text that describes it, got {alt!r}"
 
 
