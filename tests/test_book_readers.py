@@ -58,7 +58,9 @@ def test_first_code_cell_installs_gpt2_lib_from_the_same_repository_and_branch(p
     installs = [line for line in setup.splitlines() if re.search(r"\bpip install\b", line)]
     assert installs, f"{path.name}: the first code cell must pip-install gpt2_lib on Colab"
     rev = re.search(r'^GPT2_LIB_REV = "([^"]+)"', setup, re.M)
+    source = re.search(r'^GPT2_LIB = "([^"]+)"', setup, re.M)  # the repository, named once to keep lines short
     for line in installs:
+        line = line.replace("{GPT2_LIB}", source.group(1)) if source else line
         m = re.search(r"git\+(https://github\.com/[^@\s\"]+)@(\{GPT2_LIB_REV\}|[\w./-]+)", line)
         assert m, f"{path.name}: install gpt2_lib from git+{REPO_URL}@<branch>: {line.strip()}"
         assert m.group(1) == REPO_URL, f"{path.name}: installs from {m.group(1)}, the book's repository is {REPO_URL}"
