@@ -45,9 +45,8 @@ OPENAI_FILES = (*SMALL_FILES, WEIGHTS)
 
 # notebooks/07_openai_weights.ipynb, cell 9
 # (bytes, sha256) of the files we can pin. The weights file is pinned by its size, then
-# checked tensor by tensor
-# against the crc32c that the index records; the index itself carries a crc32c for each
-# of its blocks.
+# checked tensor by tensor against the crc32c that the index records; the index itself
+# carries a crc32c for each of its blocks.
 PINNED: dict[str, dict[str, tuple[int, str | None]]] = {
     "124M": {
         "checkpoint": (
@@ -84,8 +83,8 @@ def _release(name: str) -> str:
     """OpenAI's folder name for a model name: 'gpt2' -> '124M'."""
     if name not in RELEASES:
         raise ValueError(
-            f"unknown model {name!r}; OpenAI released {', '.join(RELEASES)} "
-            "(to load a folder you saved, use load_pretrained(directory))"
+            f"unknown model {name!r}; OpenAI released {', '.join(RELEASES)} (to load a "
+            "folder you saved, use load_pretrained(directory))"
         )
     return RELEASES[name]
 
@@ -227,8 +226,7 @@ def _weights_size(url: str, index: Path, pinned: int | None) -> int:
     if pinned is not None and pinned != expected:
         raise DownloadError(
             f"the index of {url} places tensors up to byte {expected:,}, but the "
-            "weights file "
-            f"is {pinned:,} bytes: the index upstream has changed"
+            f"weights file is {pinned:,} bytes: the index upstream has changed"
         )
     return expected
 
@@ -248,8 +246,8 @@ def _verified_weights(url: str, prefix: Path, expected: int, kwargs: dict) -> Pa
             if attempt:
                 raise DownloadError(
                     f"{url}{WEIGHTS} failed verification: {e}. Removed it from the "
-                    "cache; the file "
-                    "upstream (or the mirror in GPT2_LIB_BASE_URL) is damaged"
+                    "cache; the file upstream (or the mirror in GPT2_LIB_BASE_URL) is "
+                    "damaged"
                 ) from None
     raise AssertionError("unreachable")
 
@@ -318,15 +316,13 @@ def _checked_shapes(prefix: Path, config: GPTConfig) -> dict[str, tuple[int, ...
     if missing or unexpected:
         raise ValueError(
             f"{prefix} does not hold a GPT-2 with the hparams.json beside it "
-            f"({config}): "
-            f"missing {_some(missing)}; unexpected {_some(unexpected)}"
+            f"({config}): missing {_some(missing)}; unexpected {_some(unexpected)}"
         )
     for name, shape in expected.items():
         if found[name].shape != shape or found[name].dtype != np.float32:
             raise ValueError(
                 f"{name}: expected float32 of shape {shape} for {config}, got "
-                f"{found[name].dtype} of "
-                f"shape {found[name].shape} in {prefix}"
+                f"{found[name].dtype} of shape {found[name].shape} in {prefix}"
             )
     return expected
 
@@ -340,8 +336,8 @@ def _openai_config(folder: Path, dropout: float) -> GPTConfig:
     ):
         raise FileNotFoundError(
             f"{folder} is not a folder of OpenAI's GPT-2 release: expected "
-            "hparams.json and "
-            f"model.ckpt.index there (openai_files('gpt2') downloads one)"
+            "hparams.json and model.ckpt.index there (openai_files('gpt2') downloads "
+            "one)"
         )
     return config_from_hparams(
         json.loads((folder / "hparams.json").read_text()), dropout=dropout
@@ -424,8 +420,8 @@ def save_pretrained(model: GPT, directory: str | os.PathLike) -> Path:
     """
     if not model.config.bias:
         raise ValueError(
-            "Hugging Face's GPT-2 has biases in every linear layer and LayerNorm; "
-            "a model built with bias=False cannot be saved in its format"
+            "Hugging Face's GPT-2 has biases in every linear layer and LayerNorm; a "
+            "model built with bias=False cannot be saved in its format"
         )
     if model.lm_head.weight.data_ptr() != model.transformer.wte.weight.data_ptr():
         raise ValueError(
@@ -592,15 +588,13 @@ def _what_else(folder: Path) -> str | None:
     if (folder / "meta.json").is_file() and (folder / "train.bin").is_file():
         return (
             f"{folder} holds token ids written by `prepare` (train.bin, val.bin), not "
-            "a model: it is what "
-            "`train --data` reads"
+            "a model: it is what `train --data` reads"
         )
     if any(folder.glob("pytorch_model*.bin")):
         return (
             f"{folder} holds PyTorch pickles (pytorch_model*.bin), which can run code "
-            "when loaded; gpt2_lib "
-            "reads model.safetensors only. Convert once, in an environment you trust, "
-            "with transformers: "
+            "when loaded; gpt2_lib reads model.safetensors only. Convert once, in an "
+            "environment you trust, with transformers: "
             "GPT2LMHeadModel.from_pretrained(folder).save_pretrained(folder)"
         )
     return None
@@ -662,8 +656,8 @@ def load_pretrained(directory: str | os.PathLike, *, dropout: float = 0.0) -> GP
     config_path, weights_path = _checkpoint_files(folder)
     try:
         config = config_from_hf(read_config(config_path), dropout=dropout)
-    # read_config's errors name the file already
     except (KeyError, TypeError, ValueError) as e:
+        # read_config's errors name the file already
         raise ValueError(
             str(e) if str(config_path) in str(e) else f"{config_path}: {e}"
         ) from None
@@ -692,9 +686,8 @@ def hf_files(
     endpoint = (os.environ.get("HF_ENDPOINT") or HF_ENDPOINT).rstrip("/")
     url = f"{endpoint}/openai-community/{name}/resolve/main/"
     # unpinned, as the Hub may update them: fetch checks the sha256 and size the Hub
-    # states, and these checks the
-    # content; a file that fails is deleted (a bad cached one too, with a warning naming
-    # it) and downloaded again
+    # states, and these checks the content; a file that fails is deleted (a bad cached
+    # one too, with a warning naming it) and downloaded again
     checks = {"config.json": _config_problem, "model.safetensors": safetensors_problem}
     for file, check in checks.items():
         path = fetch(url + file, check=check, cache_dir=cache_dir, progress=progress)

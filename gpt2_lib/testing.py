@@ -55,13 +55,8 @@ class _Block:
     and their count."""
 
     def __init__(self, restart_interval: int):
-        self.buf, self.restarts, self.last, self.n, self.interval = (
-            bytearray(),
-            [0],
-            b"",
-            0,
-            restart_interval,
-        )
+        self.buf, self.restarts = bytearray(), [0]
+        self.last, self.n, self.interval = b"", 0, restart_interval
 
     def add(self, key: bytes, value: bytes) -> None:
         shared = 0
@@ -177,11 +172,8 @@ def write_tf_checkpoint(
                 )
             )
             f.write(raw.tobytes())
-    table, index, block = (
-        bytearray(),
-        _Block(restart_interval=1),
-        _Block(restart_interval=16),
-    )
+    table = bytearray()
+    index, block = _Block(restart_interval=1), _Block(restart_interval=16)
     # as LevelDB's TableBuilder: cut a block once it reaches block_size
     for i, (key, value) in enumerate(entries):
         block.add(key, value)
@@ -276,8 +268,7 @@ def synthetic_openai_files(
     folder = _cache_root(cache_dir) / "synthetic" / "gpt-2" / "models" / size
     marker = (
         f"version {_SYNTHETIC_VERSION}, seed {seed}: random numbers in the layout of "
-        f"OpenAI's {size} "
-        "checkpoint; NOT GPT-2's weights\n"
+        f"OpenAI's {size} checkpoint; NOT GPT-2's weights\n"
     )
     folder.parent.mkdir(parents=True, exist_ok=True)
     # parallel test workers build it once; the others wait, then read it
@@ -347,12 +338,10 @@ def _announce(folder: Path, reason: str, cache_dir) -> None:
     bar = "=" * 100
     print(
         f"{bar}\nSYNTHETIC WEIGHTS: these are NOT GPT-2's weights.\nOpenAI's "
-        "checkpoint could not be downloaded "
-        "and the caller allowed synthetic weights, so gpt2_lib loads random numbers "
-        "written in\nOpenAI's exact "
-        "layout (same names, shapes, dtypes and file format) from "
-        f"<cache>/{where}.\nShapes and parity checks work as with "
-        "the real weights; generated text and perplexities are meaningless.\nWhy: "
-        f"{why}\n{bar}",
+        "checkpoint could not be downloaded and the caller allowed synthetic weights, "
+        "so gpt2_lib loads random numbers written in\nOpenAI's exact layout (same "
+        f"names, shapes, dtypes and file format) from <cache>/{where}.\nShapes and "
+        "parity checks work as with the real weights; generated text and perplexities "
+        f"are meaningless.\nWhy: {why}\n{bar}",
         file=sys.stderr,
     )

@@ -90,8 +90,7 @@ def _read_block(table: bytes, offset: int, size: int, path: Path) -> bytes:
     if offset + size + BLOCK_TRAILER_SIZE > len(table):
         raise CheckpointError(
             f"{path}: a block at bytes {offset:,}..{offset + size:,} runs past the end "
-            "of the "
-            f"{len(table):,}-byte file: it is truncated"
+            f"of the {len(table):,}-byte file: it is truncated"
         )
     kind = table[offset + size]
     (stored,) = struct.unpack_from("<I", table, offset + size + 1)
@@ -104,8 +103,7 @@ def _read_block(table: bytes, offset: int, size: int, path: Path) -> bytes:
     if kind != 0:
         raise CheckpointError(
             f"{path}: block at byte {offset:,} is compressed (type {kind}); TensorFlow "
-            "writes "
-            "checkpoint indexes uncompressed, so this is not one"
+            "writes checkpoint indexes uncompressed, so this is not one"
         )
     return table[offset : offset + size]
 
@@ -243,8 +241,7 @@ def _parse_entry(name: str, value: bytes) -> TensorInfo:
     if code not in DTYPES:
         raise CheckpointError(
             f"{name}: TensorFlow dtype {code} is not supported (strings, bfloat16, "
-            "...); "
-            f"supported: {', '.join(str(d) for d in DTYPES.values())}"
+            f"...); supported: {', '.join(str(d) for d in DTYPES.values())}"
         )
     info = TensorInfo(
         DTYPES[code],
@@ -324,8 +321,7 @@ def read(
     if unknown := [n for n in names if n not in infos]:
         raise KeyError(
             f"not in the checkpoint {prefix}: {unknown}; it holds {len(infos)} "
-            "tensors, "
-            f"e.g. {list(infos)[:3]}"
+            f"tensors, e.g. {list(infos)[:3]}"
         )
     maps: dict[int, np.ndarray] = {}
     out: dict[str, np.ndarray] = {}
@@ -347,8 +343,7 @@ def read(
         if info.offset + info.size > len(data):
             raise CheckpointError(
                 f"{name} lies at bytes {info.offset:,}..{info.offset + info.size:,} of "
-                f"{path}, "
-                f"but the file has only {len(data):,} bytes: it is truncated"
+                f"{path}, but the file has only {len(data):,} bytes: it is truncated"
             )
         # a view: nothing is copied yet
         raw = data[info.offset : info.offset + info.size]
@@ -358,9 +353,8 @@ def read(
             maps.clear()
             del data, raw
             raise CorruptTensorError(
-                f"{name}: crc32c of its {info.size:,} bytes at offset "
-                f"{info.offset:,} of "
-                f"{path} is {actual:#010x}, the index expects {info.crc32c:#010x}: "
+                f"{name}: crc32c of its {info.size:,} bytes at offset {info.offset:,} "
+                f"of {path} is {actual:#010x}, the index expects {info.crc32c:#010x}: "
                 "the data file is damaged",
                 name,
             )
@@ -392,9 +386,8 @@ def import_tensorflow():
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     if importlib.util.find_spec("triton") is not None:
         # TensorFlow and Triton (which torch.compile loads) each bundle LLVM. Loaded
-        # after TensorFlow's, Triton's
-        # copy aborts the process ("LLVM ERROR: inconsistency in registered CommandLine
-        # options"); before, both work.
+        # after TensorFlow's, Triton's copy aborts the process ("LLVM ERROR:
+        # inconsistency in registered CommandLine options"); before, both work.
         import triton  # noqa: F401
     import tensorflow as tf
 
