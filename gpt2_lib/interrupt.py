@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 36
+# notebooks/appendix_c_training_runs.ipynb, cell 38
 class Interrupted(KeyboardInterrupt):
     """train() stopped by Ctrl-C (SIGINT) or SIGTERM, after finishing the step under way
     and saving it.

@@ -169,6 +169,7 @@ def _check_inputs(inputs, val_fraction: float, chunk_chars: int) -> list[Path]:
     return inputs
 
 
+# notebooks/appendix_c_training_runs.ipynb, cell 16
 def prepare(
     inputs,
     out_dir,
@@ -258,7 +259,7 @@ def _write_split(
         counts[split] += len(part)
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 16
+# notebooks/appendix_c_training_runs.ipynb, cell 18
 def read_json(path: str | os.PathLike):
     """The JSON value in a file; a file that is not JSON is a ValueError that names
     it."""

@@ -700,7 +700,7 @@ def memorisation_rate(samples, reference: set[bytes], n: int) -> float:
     return sum(g in reference for g in grams) / len(grams) if grams else float("nan")
 
 
-# notebooks/08_training.ipynb, cell 99
+# notebooks/08_training.ipynb, cell 101
 def load_model(spec: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
     """The model every command names the same way: an OpenAI release (gpt2,
     gpt2-medium, gpt2-large, gpt2-xl), whose weights are downloaded, or a folder
@@ -720,7 +720,7 @@ def load_model(spec: str | os.PathLike, *, dropout: float = 0.0) -> GPT:
     return load_pretrained(spec, dropout=dropout)
 
 
-# notebooks/08_training.ipynb, cell 100
+# notebooks/08_training.ipynb, cell 102
 def _model_config(model, init, init_checkpoint, dropout: float, overrides: dict):
     """The architecture to train: a preset with overrides, or that of given weights."""
     from gpt2_lib.model import GPTConfig
@@ -760,7 +760,7 @@ def _check_data(data_dir, train_ids, val_ids, config, cfg: TrainConfig) -> None:
         )
 
 
-# notebooks/08_training.ipynb, cell 101
+# notebooks/08_training.ipynb, cell 103
 def train_setup(
     data_dir,
     cfg: TrainConfig,
