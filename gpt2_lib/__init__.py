@@ -23,7 +23,7 @@ __all__ = [
     "generate",  # ch. 6: sampling, the KV cache
     "pretrained",  # ch. 7: OpenAI's and Hugging Face's weights
     "tf_checkpoint",  # ch. 7: TensorFlow checkpoints without TensorFlow
-    "prepare",  # ch. 8: text files -> token files, in parallel, without torch
+    "prepare",  # ch. 8, app. C: text files -> token files, in parallel, without torch
     "train",  # ch. 8: the training loop
     "plots",  # ch. 8: loss curves
     "finetune",  # ch. 9: instruction fine-tuning
@@ -35,6 +35,8 @@ __all__ = [
     "numpy_gpt",  # ch. 11: GPT-2 in NumPy, forward and backward
     "tf_gpt",  # ch. 11: GPT-2 in Keras
     "classify",  # ch. 12: classification
+    "checkpoint",  # app. C: checkpoints that resume exactly
+    "interrupt",  # app. C: runs that stop cleanly on Ctrl-C or SIGTERM
     "device",  # picking the device and what it can do
     "download",  # verified, cached downloads
 ]

@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         return 128 + 13  # as a program that SIGPIPE ended
     except KeyboardInterrupt as e:
-        from gpt2_lib.train import Interrupted
+        from gpt2_lib.interrupt import Interrupted
 
         if isinstance(e, Interrupted) and e.checkpoint:
             again = shlex.join(["python", "-m", "gpt2_lib", *argv, *([] if "--resume" in argv else ["--resume"])])

@@ -67,50 +67,73 @@ def make_loader(
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
 
 
-# notebooks/08_training.ipynb, cell 10
-IGNORE_INDEX = -100  # a target with this id is not scored: F.cross_entropy's default ignore_index
+# notebooks/08_training.ipynb, cell 15
+# a target with this id is not scored: F.cross_entropy's default ignore_index
+IGNORE_INDEX = -100
 
 
 def _check_length(ids, block_size: int, what: str) -> None:
     if len(ids) < block_size + 1:
-        raise ValueError(f"the {what} has {len(ids)} tokens, but one window needs block_size + 1 = {block_size + 1}; "
-                         "use a smaller block_size, or more text (for val: a larger val_fraction)")
+        raise ValueError(
+            f"the {what} has {len(ids)} tokens, but one window needs block_size + 1 = "
+            f"{block_size + 1}; use a smaller block_size, or more text (for val: a "
+            "larger val_fraction)"
+        )
 
 
-def _stack(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+def _stack(
+    pairs: list[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x, y) pairs of TokenWindows -> one batch: x, y each (B, T)."""
     xs, ys = zip(*pairs)
     return torch.stack(xs), torch.stack(ys)
 
 
+# notebooks/08_training.ipynb, cell 17
 class RandomWindows:
-    """Batches of chapter 2's windows at random starts, drawn by its own seeded generator, so a run can be resumed.
+    """Batches of chapter 2's windows at random starts, drawn by its own seeded
+    generator, so a run can be resumed.
 
-    make_loader walks the windows in order, epoch after epoch; for a corpus of billions of tokens an epoch never ends,
-    so here every start is a window (stride 1) and each batch draws its starts afresh."""
+    make_loader walks the windows in order, epoch after epoch; for a corpus of
+    billions of tokens an epoch never ends, so here every start is a window (stride
+    1) and each batch draws its starts afresh."""
 
     def __init__(self, ids, batch_size: int, block_size: int, seed: int = 0):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.windows = TokenWindows(ids, block_size, stride=1)  # len(ids) - block_size windows, read lazily
+        # len(ids) - block_size windows, read lazily
+        self.windows = TokenWindows(ids, block_size, stride=1)
         self.batch_size = batch_size
-        self.rng = np.random.default_rng(seed)  # not the global RNG: its state is ours to save and restore
+        # not the global RNG: its state is ours to save and restore
+        self.rng = np.random.default_rng(seed)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """x, y: (batch_size, block_size) int64, y is x shifted left by one token."""
         starts = self.rng.integers(0, len(self.windows), size=self.batch_size)
-        return _stack([self.windows[int(s)] for s in starts])  # read from the memmap only now
+        # read from the memmap only now
+        return _stack([self.windows[int(s)] for s in starts])
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.bit_generator.state}  # plain ints and strings: fits in JSON
+        # plain ints and strings: fits in JSON
+        return {"rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
 
 
-def fixed_batches(ids, n_batches: int, batch_size: int, block_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The same evaluation batches every time: n_batches * batch_size of chapter 2's windows, spread evenly."""
+# notebooks/08_training.ipynb, cell 19
+def fixed_batches(
+    ids, n_batches: int, batch_size: int, block_size: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The same evaluation batches every time: n_batches * batch_size of chapter 2's
+    windows, spread evenly.
+    """
     windows = TokenWindows(ids, block_size, stride=1)
-    starts = np.linspace(0, len(windows) - 1, n_batches * batch_size).round().astype(np.int64)
+    starts = (
+        np.linspace(0, len(windows) - 1, n_batches * batch_size)
+        .round()
+        .astype(np.int64)
+    )
     pairs = [windows[int(s)] for s in starts]
-    return [_stack(pairs[i : i + batch_size]) for i in range(0, len(pairs), batch_size)]  # each (B, T)
+    # each (B, T)
+    return [_stack(pairs[i : i + batch_size]) for i in range(0, len(pairs), batch_size)]

@@ -19,7 +19,8 @@ import gpt2_lib.device as device
 from gpt2_lib.device import (autocast_dtype, bf16_supported, can_compile, compiled, describe_machine, pick_device,
                              supports_fused_adamw)
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.train import TrainConfig, _autocast, _rng_state, _set_rng_state, train
+from gpt2_lib.checkpoint import _rng_state, _set_rng_state
+from gpt2_lib.train import TrainConfig, _autocast, train
 
 SMALL = GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=2, n_embd=32)
 # every CUDA-only function the library and the chapters call (gpt2_lib/*.py, notebooks/*.ipynb)

@@ -224,7 +224,7 @@ def test_evaluate_puts_the_model_back_in_the_mode_it_was_in(training):
 
 
 def test_ctrl_c_in_train_finishes_the_step_saves_it_and_resuming_matches_a_run_never_stopped(tmp_path):
-    from gpt2_lib.train import Interrupted
+    from gpt2_lib.interrupt import Interrupted
 
     def ctrl_c_at_3(step, model):
         if step == 3:
