@@ -26,26 +26,52 @@ def explicit_attention(
     return att @ v, att  # (B, nh, T, T) @ (B, nh, T, hs) -> (B, nh, T, hs)
 
 
-# notebooks/03_attention.ipynb, cell 48
+# notebooks/03_attention.ipynb, cell 46
+def split_heads(t: Tensor, n_head: int) -> Tensor:
+    """(B, T, C) -> (B, nh, T, hs): each head's slice of the features, as its own batch of sequences."""
+    B, T, C = t.shape
+    return t.view(B, T, n_head, C // n_head).transpose(1, 2)  # (B, T, nh, hs) -> (B, nh, T, hs)
+
+
+def merge_heads(t: Tensor) -> Tensor:
+    """(B, nh, T, hs) -> (B, T, C): the heads' outputs side by side again."""
+    B, nh, T, hs = t.shape
+    return t.transpose(1, 2).contiguous().view(B, T, nh * hs)  # (B, T, nh, hs) -> (B, T, C)
+
+
+def split_qkv(qkv: Tensor, n_head: int) -> tuple[Tensor, Tensor, Tensor]:
+    """c_attn's output (B, T, 3C) -> q, k, v, each (B, nh, T, hs)."""
+    q, k, v = qkv.split(qkv.size(-1) // 3, dim=-1)  # 3 x (B, T, C)
+    return split_heads(q, n_head), split_heads(k, n_head), split_heads(v, n_head)
+
+
+# notebooks/03_attention.ipynb, cell 49
+def check_heads(n_embd: int, n_head: int) -> None:
+    """Refuse a width that does not split into n_head equal heads, with a width that would."""
+    if n_head < 1:
+        raise ValueError(f"n_head must be at least 1, got {n_head}")
+    if n_embd % n_head != 0:
+        raise ValueError(
+            f"n_embd={n_embd} does not split into n_head={n_head} equal heads; "
+            f"choose n_embd a multiple of n_head (e.g. {n_head * max(1, round(n_embd / n_head))})"
+        )
+
+
+# notebooks/03_attention.ipynb, cell 50
 class CausalSelfAttention(nn.Module):
     """GPT-2's multi-head causal self-attention: one fused q, k, v projection, n_head heads, an output projection."""
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
-        if n_head < 1:
-            raise ValueError(f"n_head must be at least 1, got {n_head}")
-        if n_embd % n_head != 0:
-            raise ValueError(
-                f"n_embd={n_embd} does not split into n_head={n_head} equal heads; "
-                f"choose n_embd a multiple of n_head (e.g. {n_head * max(1, round(n_embd / n_head))})"
-            )
+        check_heads(n_embd, n_head)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}; use 0.0 to switch it off")
         # The names c_attn and c_proj are those of OpenAI's checkpoint and Hugging Face's GPT2Attention.
         self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)  # q, k, v for all heads in one product
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)  # mixes the heads' outputs
-        self.attn_dropout = nn.Dropout(dropout)  # on the attention weights (the explicit path; SDPA takes dropout_p)
-        self.resid_dropout = nn.Dropout(dropout)  # on the output, before it joins the residual stream
+        # dropout on the attention weights (the explicit path; SDPA takes dropout_p), and on the output
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)  # before the output joins the residual stream
         self.n_head, self.n_embd, self.dropout = n_head, n_embd, dropout
 
     def forward(self, x: Tensor, attn_mask: Tensor | None = None) -> Tensor:
@@ -53,31 +79,13 @@ class CausalSelfAttention(nn.Module):
 
         attn_mask (B, 1, T, T), True where a query may read a key, replaces the causal mask: chapter 6 uses it to
         hide the padding of prompts of different lengths."""
-        q, k, v = self._heads(x)  # 3 x (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
-            is_causal=attn_mask is None,  # a caller's mask already holds causality
-        )  # (B, nh, T, hs)
-        return self._merge_heads(y)
+        q, k, v = split_qkv(self.c_attn(x), self.n_head)  # 3 x (B, nh, T, hs)
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask, p, is_causal=attn_mask is None)  # (B, nh, T, hs)
+        return self.resid_dropout(self.c_proj(merge_heads(y)))  # (B, T, C): the heads mixed
 
     def forward_with_weights(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The same y by the explicit path, and the causal attention weights (B, nh, T, T), for plots."""
-        q, k, v = self._heads(x)
+        q, k, v = split_qkv(self.c_attn(x), self.n_head)
         y, att = explicit_attention(q, k, v, dropout_p=self.attn_dropout.p, training=self.training)
-        return self._merge_heads(y), att
-
-    def _heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """q, k, v, each (B, nh, T, hs), from x (B, T, C)."""
-        B, T, C = x.size()  # batch, time, n_embd
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # (B, T, 3C) -> 3 x (B, T, C)
-        hs = C // self.n_head
-        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
-        return q, k, v
-
-    def _merge_heads(self, y: Tensor) -> Tensor:
-        """The heads' outputs (B, nh, T, hs) side by side, (B, T, C), mixed by the output projection."""
-        B, nh, T, hs = y.shape
-        y = y.transpose(1, 2).contiguous().view(B, T, nh * hs)  # (B, nh, T, hs) -> (B, T, nh, hs) -> (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        return self.resid_dropout(self.c_proj(merge_heads(y))), att

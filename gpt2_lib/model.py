@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gpt2_lib.attention import check_heads
 from gpt2_lib.block import Block
 from gpt2_lib.data import IGNORE_INDEX
 from gpt2_lib.device import supports_fused_adamw
@@ -29,6 +30,7 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
+# notebooks/05_gpt2.ipynb, cell 8
 @dataclass(frozen=True)
 class GPTConfig:
     """The numbers that define a GPT-2; the defaults are GPT-2 124M's."""
@@ -47,11 +49,7 @@ class GPTConfig:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"n_embd={self.n_embd} does not split into n_head={self.n_head} equal heads; "
-                f"choose n_embd a multiple of n_head (e.g. {self.n_head * max(1, round(self.n_embd / self.n_head))})"
-            )
+        check_heads(self.n_embd, self.n_head)  # chapter 3's rule, and its message
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -63,7 +61,7 @@ class GPTConfig:
         return replace(cls(**PRESETS[name]), **overrides)
 
 
-# notebooks/05_gpt2.ipynb, cell 10
+# notebooks/05_gpt2.ipynb, cell 11
 class GPT(nn.Module):
     """GPT-2: token + position embeddings, a stack of pre-LN transformer blocks, a final LayerNorm, a tied head.
 
@@ -193,7 +191,7 @@ class GPT(nn.Module):
         return save_pretrained(self, directory)
 
 
-# notebooks/05_gpt2.ipynb, cell 32
+# notebooks/05_gpt2.ipynb, cell 33
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")  # (in, out) in HF
 
 
@@ -227,7 +225,7 @@ def from_hf_state_dict(sd: dict[str, torch.Tensor], config: GPTConfig) -> GPT:
     return model
 
 
-# notebooks/05_gpt2.ipynb, cell 39
+# notebooks/05_gpt2.ipynb, cell 40
 def configure_optimizers(
     model: GPT, weight_decay: float, learning_rate: float, betas: tuple[float, float] = (0.9, 0.95), device_type: str = "cpu"
 ) -> torch.optim.AdamW:

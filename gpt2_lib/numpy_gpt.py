@@ -31,7 +31,7 @@ def causal_mask(T: int) -> np.ndarray:
     return np.where(np.tri(T, dtype=bool), 0, -1e10).astype(np.float32)  # float32: leaves float32 inputs float32
 
 
-# notebooks/03_attention.ipynb, cell 62
+# notebooks/03_attention.ipynb, cell 64
 def mha(x: np.ndarray, c_attn: dict, c_proj: dict, n_head: int) -> np.ndarray:
     """Multi-head causal self-attention on one sequence x (T, C); c_attn w (C, 3C), c_proj w (C, C)."""
     x = linear(x, **c_attn)  # (T, C) -> (T, 3C)
