@@ -40,6 +40,14 @@ def _dense(units: int, std: float, name: str, dtype) -> layers.Dense:
     return layers.Dense(units, kernel_initializer=_normal(std), name=name, dtype=dtype)
 
 
+def _embedding(n: int, width: int, name: str, dtype) -> layers.Embedding:
+    """An embedding table with N(0, 0.02) rows, named as in OpenAI's checkpoint."""
+    init = _normal(0.02)
+    return layers.Embedding(
+        n, width, embeddings_initializer=init, name=name, dtype=dtype
+    )
+
+
 # notebooks/11_three_frameworks.ipynb, cell 68
 class CausalSelfAttention(layers.Layer):
     """Multi-head causal self-attention: one fused q, k, v projection (c_attn), the
@@ -120,20 +128,8 @@ class GPT2Keras(keras.Model):
     def __init__(self, config: GPTConfig, dtype: str = "float32", **kwargs):
         super().__init__(name="model", dtype=dtype, **kwargs)
         c = self.config = config
-        self.wte = layers.Embedding(
-            c.vocab_size,
-            c.n_embd,
-            embeddings_initializer=_normal(0.02),
-            name="wte",
-            dtype=dtype,
-        )
-        self.wpe = layers.Embedding(
-            c.block_size,
-            c.n_embd,
-            embeddings_initializer=_normal(0.02),
-            name="wpe",
-            dtype=dtype,
-        )
+        self.wte = _embedding(c.vocab_size, c.n_embd, "wte", dtype)  # token embedding
+        self.wpe = _embedding(c.block_size, c.n_embd, "wpe", dtype)  # positions
         self.h = [
             Block(c.n_embd, c.n_head, c.n_layer, name=f"h{i}", dtype=dtype)
             for i in range(c.n_layer)
@@ -151,90 +147,92 @@ class GPT2Keras(keras.Model):
         # (B, T, V): the head is the embedding, tied
         return ops.matmul(x, ops.transpose(self.wte.embeddings))
 
-    def openai_variables(self) -> dict[str, keras.Variable]:
-        """OpenAI's tensor name -> the variable holding it ("model/h0/attn/c_attn/w" ->
-        a Dense kernel (in, out)).
-        """
-        out = {
-            "model/wte": self.wte.embeddings,
-            "model/wpe": self.wpe.embeddings,
-            "model/ln_f/g": self.ln_f.gamma,
-            "model/ln_f/b": self.ln_f.beta,
-        }
-        for i, block in enumerate(self.h):
-            p = f"model/h{i}/"
-            for name, ln in (("ln_1", block.ln_1), ("ln_2", block.ln_2)):
-                out[p + name + "/g"], out[p + name + "/b"] = ln.gamma, ln.beta
-            for name, dense in (
-                ("attn/c_attn", block.attn.c_attn),
-                ("attn/c_proj", block.attn.c_proj),
-                ("mlp/c_fc", block.mlp.c_fc),
-                ("mlp/c_proj", block.mlp.c_proj),
-            ):
-                out[p + name + "/w"], out[p + name + "/b"] = dense.kernel, dense.bias
-        return out
-
-    def load_openai_arrays(self, arrays: Mapping[str, np.ndarray]) -> GPT2Keras:
-        """Assign every weight from arrays named and shaped as in OpenAI's checkpoint;
-        mismatches name the tensor.
-        """
-        variables = self.openai_variables()
-        missing, unexpected = (
-            sorted(set(variables) - set(arrays)),
-            sorted(set(arrays) - set(variables)),
-        )
-        if missing or unexpected:
-            raise ValueError(
-                f"the arrays do not fit GPT-2 {self.config}: missing "
-                f"{missing[:6] or 'none'}, "
-                f"unexpected {unexpected[:6] or 'none'}"
-            )
-        for name, variable in variables.items():
-            value = np.asarray(arrays[name])
-            # Conv1D (1, in, out) -> (in, out)
-            value = value[0] if name.endswith("/w") and value.ndim == 3 else value
-            if tuple(value.shape) != tuple(variable.shape):
-                raise ValueError(
-                    f"{name}: the model needs shape {tuple(variable.shape)} for "
-                    f"{self.config}, "
-                    f"got {value.shape}"
-                )
-            variable.assign(value.astype(variable.dtype))
-        return self
-
     @classmethod
     def from_openai(
         cls, ckpt_dir: str | os.PathLike, dtype: str = "float32"
     ) -> GPT2Keras:
-        """GPT-2 from a folder of OpenAI's release, read by TensorFlow itself
-        (tf.train.load_checkpoint).
-        """
-        folder = Path(ckpt_dir)
-        if (
-            not (folder / "hparams.json").is_file()
-            or not (folder / "model.ckpt.index").is_file()
-        ):
-            raise FileNotFoundError(
-                f"{folder} is not a folder of OpenAI's GPT-2 release: expected "
-                "hparams.json and "
-                "model.ckpt.index there "
-                "(gpt2_lib.pretrained.openai_files('gpt2') "
-                "downloads one)"
-            )
-        config = config_from_hparams(json.loads((folder / "hparams.json").read_text()))
-        reader = tf.train.load_checkpoint(os.fspath(folder / "model.ckpt"))
-        names = reader.get_variable_to_shape_map()
-        return cls(config, dtype=dtype).load_openai_arrays(
-            {name: reader.get_tensor(name) for name in names}
-        )
+        """GPT-2 from a folder of OpenAI's release, read by TensorFlow itself."""
+        config, arrays = read_openai_checkpoint(ckpt_dir)
+        return load_openai_arrays(cls(config, dtype=dtype), arrays)
 
     @classmethod
     def from_gpt(cls, model: GPT, dtype: str = "float32") -> GPT2Keras:
         """The same weights as a gpt2_lib (PyTorch) GPT."""
-        return cls(model.config, dtype=dtype).load_openai_arrays(openai_arrays(model))
+        return load_openai_arrays(cls(model.config, dtype=dtype), openai_arrays(model))
 
 
 # notebooks/11_three_frameworks.ipynb, cell 76
+def openai_variables(model: GPT2Keras) -> dict[str, keras.Variable]:
+    """OpenAI's tensor name -> the variable holding it ("model/h0/attn/c_attn/w" ->
+    a Dense kernel (in, out)).
+    """
+    out = {
+        "model/wte": model.wte.embeddings,
+        "model/wpe": model.wpe.embeddings,
+        "model/ln_f/g": model.ln_f.gamma,
+        "model/ln_f/b": model.ln_f.beta,
+    }
+    for i, block in enumerate(model.h):
+        p = f"model/h{i}/"
+        for name, ln in (("ln_1", block.ln_1), ("ln_2", block.ln_2)):
+            out[p + name + "/g"], out[p + name + "/b"] = ln.gamma, ln.beta
+        for name, dense in (
+            ("attn/c_attn", block.attn.c_attn),
+            ("attn/c_proj", block.attn.c_proj),
+            ("mlp/c_fc", block.mlp.c_fc),
+            ("mlp/c_proj", block.mlp.c_proj),
+        ):
+            out[p + name + "/w"], out[p + name + "/b"] = dense.kernel, dense.bias
+    return out
+
+
+# notebooks/11_three_frameworks.ipynb, cell 78
+def load_openai_arrays(model: GPT2Keras, arrays: Mapping[str, np.ndarray]) -> GPT2Keras:
+    """Assign every weight from arrays named and shaped as in OpenAI's checkpoint;
+    mismatches name the tensor.
+    """
+    variables = openai_variables(model)
+    missing = sorted(set(variables) - set(arrays))
+    unexpected = sorted(set(arrays) - set(variables))
+    if missing or unexpected:
+        raise ValueError(
+            f"the arrays do not fit GPT-2 {model.config}: missing "
+            f"{missing[:6] or 'none'}, unexpected {unexpected[:6] or 'none'}"
+        )
+    for name, variable in variables.items():
+        value = np.asarray(arrays[name])
+        # Conv1D (1, in, out) -> (in, out)
+        value = value[0] if name.endswith("/w") and value.ndim == 3 else value
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"{name}: the model needs shape {tuple(variable.shape)} for "
+                f"{model.config}, got {value.shape}"
+            )
+        variable.assign(value.astype(variable.dtype))
+    return model
+
+
+# notebooks/11_three_frameworks.ipynb, cell 80
+def read_openai_checkpoint(
+    ckpt_dir: str | os.PathLike,
+) -> tuple[GPTConfig, dict[str, np.ndarray]]:
+    """The configuration and every tensor of a folder of OpenAI's release, read by
+    TensorFlow itself (tf.train.load_checkpoint)."""
+    folder = Path(ckpt_dir)
+    expected = [folder / "hparams.json", folder / "model.ckpt.index"]
+    if not all(path.is_file() for path in expected):
+        raise FileNotFoundError(
+            f"{folder} is not a folder of OpenAI's GPT-2 release: expected "
+            "hparams.json and model.ckpt.index there "
+            "(gpt2_lib.pretrained.openai_files('gpt2') downloads one)"
+        )
+    config = config_from_hparams(json.loads((folder / "hparams.json").read_text()))
+    reader = tf.train.load_checkpoint(os.fspath(folder / "model.ckpt"))
+    names = reader.get_variable_to_shape_map()
+    return config, {name: reader.get_tensor(name) for name in names}
+
+
+# notebooks/11_three_frameworks.ipynb, cell 82
 def openai_arrays(model: GPT) -> dict[str, np.ndarray]:
     """A gpt2_lib (PyTorch) GPT's weights under OpenAI's names, Linear's (out, in)
     turned into Conv1D's (in, out).
@@ -247,7 +245,7 @@ def openai_arrays(model: GPT) -> dict[str, np.ndarray]:
     return arrays
 
 
-# notebooks/11_three_frameworks.ipynb, cell 78
+# notebooks/11_three_frameworks.ipynb, cell 84
 def generate(
     model: GPT2Keras,
     ids,
@@ -279,7 +277,7 @@ def generate(
     return ids.numpy()
 
 
-# notebooks/11_three_frameworks.ipynb, cell 80
+# notebooks/11_three_frameworks.ipynb, cell 86
 def configure_optimizers(
     model: GPT2Keras,
     weight_decay: float,
@@ -305,7 +303,7 @@ def configure_optimizers(
     return optimizer
 
 
-# notebooks/11_three_frameworks.ipynb, cell 82
+# notebooks/11_three_frameworks.ipynb, cell 88
 def cross_entropy(logits, targets):
     """Mean next-token cross-entropy of logits (B, T, V) against targets (B, T)."""
     return ops.mean(
