@@ -80,7 +80,53 @@ def merge_pairs(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[s
     return [s for s in sym if s is not None]
 
 
-# notebooks/01_tokenization.ipynb, cell 32
+# notebooks/01_tokenization.ipynb, cell 33
+def _without_surrogates(text: str) -> str:
+    """The text with lone surrogates (say, from a JSON "\\ud800") as U+FFFD, as in
+    tiktoken: they have no UTF-8 bytes to encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+# notebooks/01_tokenization.ipynb, cell 34
+def _allowed_special(
+    text: str,
+    special: dict[str, int],
+    allowed_special: Literal["all"] | Collection[str],
+    disallowed_special: Literal["all"] | Collection[str],
+) -> set[str]:
+    """The special tokens that `text` may hold as ids, by tiktoken's rules; an error,
+    with the fix, if it holds a string that disallowed_special forbids."""
+    allowed = set(special) if allowed_special == "all" else set(allowed_special)
+    if disallowed_special == "all":
+        disallowed = set(special) - allowed
+    else:
+        disallowed = set(disallowed_special)
+    if unknown := allowed - set(special):
+        raise ValueError(
+            f"unknown special tokens {sorted(unknown)}; this tokenizer has "
+            f"{sorted(special)}"
+        )
+    for token in sorted(t for t in disallowed if t in text):
+        # tiktoken forbids any string named here, a special token or not
+        if token not in special:
+            raise ValueError(
+                f"text contains {token!r}, which disallowed_special forbids; this "
+                "tokenizer has no such special token, so leave it out of "
+                "disallowed_special to encode it as text"
+            )
+        raise ValueError(
+            f"text contains the special token {token!r}. Pass "
+            f"allowed_special={{{token!r}}} to encode it as id {special[token]}, or "
+            "disallowed_special=() to encode it as plain text."
+        )
+    return allowed
+
+
+# notebooks/01_tokenization.ipynb, cell 36
 class BPETokenizer:
     """GPT-2's byte-level BPE: regex pre-tokenization, bytes -> unicode, ranked merges,
     ids from encoder.json.
@@ -139,16 +185,10 @@ class BPETokenizer:
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode text, treating special-token strings as ordinary text."""
-        try:
-            text.encode("utf-8")
-        # lone surrogates (say, from a JSON "\ud800") become U+FFFD, as in tiktoken
-        except UnicodeEncodeError:
-            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
         ids: list[int] = []
-        for chunk in self.pattern.findall(text):
-            ids.extend(
-                self._bpe("".join(self.byte_encoder[b] for b in chunk.encode("utf-8")))
-            )
+        for chunk in self.pattern.findall(_without_surrogates(text)):
+            symbols = "".join(self.byte_encoder[b] for b in chunk.encode("utf-8"))
+            ids.extend(self._bpe(symbols))
         return ids
 
     def encode(
@@ -161,48 +201,15 @@ class BPETokenizer:
         """Encode text with tiktoken's rules: special tokens become ids only when
         allowed, and raise when disallowed.
         """
-        allowed = (
-            set(self.special_tokens)
-            if allowed_special == "all"
-            else set(allowed_special)
-        )
-        disallowed = (
-            set(self.special_tokens) - allowed
-            if disallowed_special == "all"
-            else set(disallowed_special)
-        )
-        if unknown := allowed - set(self.special_tokens):
-            raise ValueError(
-                f"unknown special tokens {sorted(unknown)}; this tokenizer has "
-                f"{sorted(self.special_tokens)}"
-            )
-        for token in sorted(t for t in disallowed if t in text):
-            # tiktoken forbids any string named here, a special token or not
-            if token not in self.special_tokens:
-                raise ValueError(
-                    f"text contains {token!r}, which disallowed_special forbids; "
-                    "this tokenizer has no "
-                    "such special token, so leave it out of "
-                    "disallowed_special to encode it as text"
-                )
-            raise ValueError(
-                f"text contains the special token {token!r}. Pass "
-                f"allowed_special={{{token!r}}} to encode it "
-                f"as id {self.special_tokens[token]}, or disallowed_special=() "
-                "to encode it as plain text."
-            )
+        special = self.special_tokens
+        allowed = _allowed_special(text, special, allowed_special, disallowed_special)
         if not allowed:
             return self.encode_ordinary(text)
-        split = regex.compile(
-            "("
-            + "|".join(regex.escape(t) for t in sorted(allowed, key=len, reverse=True))
-            + ")"
-        )
+        longest_first = sorted(allowed, key=len, reverse=True)
+        split = regex.compile("(" + "|".join(map(regex.escape, longest_first)) + ")")
         ids: list[int] = []
         for i, piece in enumerate(split.split(text)):
-            ids.extend(
-                [self.special_tokens[piece]] if i % 2 else self.encode_ordinary(piece)
-            )
+            ids.extend([special[piece]] if i % 2 else self.encode_ordinary(piece))
         return ids
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
@@ -230,7 +237,7 @@ class BPETokenizer:
         return self.decode_bytes(ids).decode("utf-8", errors=errors)
 
 
-# notebooks/01_tokenization.ipynb, cell 46
+# notebooks/01_tokenization.ipynb, cell 50
 def get_tokenizer(impl: Literal["tiktoken", "scratch"] = "tiktoken"):
     """GPT-2's tokenizer: tiktoken's (fast, Rust) or this chapter's (readable); same
     ids, same interface.
