@@ -20,7 +20,8 @@ __all__ = [
     "attention",  # ch. 3: causal self-attention
     "block",  # ch. 4: the transformer block
     "model",  # ch. 5: GPTConfig and GPT
-    "generate",  # ch. 6: sampling, the KV cache
+    "kv_cache",  # ch. 6: the KV cache and the padding mask
+    "generate",  # ch. 6: sampling, the generation loop
     "pretrained",  # ch. 7: OpenAI's and Hugging Face's weights
     "tf_checkpoint",  # ch. 7: TensorFlow checkpoints without TensorFlow
     "prepare",  # ch. 8, app. C: text files -> token files, in parallel, without torch
@@ -35,8 +36,9 @@ __all__ = [
     "numpy_gpt",  # ch. 11: GPT-2 in NumPy, forward and backward
     "tf_gpt",  # ch. 11: GPT-2 in Keras
     "classify",  # ch. 12: classification
-    "checkpoint",  # app. C: checkpoints that resume exactly
-    "interrupt",  # app. C: runs that stop cleanly on Ctrl-C or SIGTERM
+    "decoding",  # appendix B: the fast KV-cached decoding step
+    "checkpoint",  # appendix C: checkpoints that resume exactly
+    "interrupt",  # appendix C: runs that stop cleanly on Ctrl-C or SIGTERM
     "device",  # picking the device and what it can do
     "download",  # verified, cached downloads
 ]

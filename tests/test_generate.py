@@ -7,8 +7,9 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from gpt2_lib.generate import (KVCache, decode_weights, filter_logits, forward_with_cache, generate, left_pad,
-                               skip_padding, stream)
+from gpt2_lib.decoding import decode_weights, forward_with_cache
+from gpt2_lib.generate import filter_logits, generate, left_pad, stream
+from gpt2_lib.kv_cache import KVCache, skip_padding
 from gpt2_lib.model import GPT, GPTConfig
 
 CONFIG = GPTConfig(vocab_size=500, block_size=160, n_layer=3, n_head=4, n_embd=64)
@@ -93,6 +94,22 @@ def test_static_shape_step_equals_the_dynamic_step(model):
             b = forward_with_cache(model, w, idx[:, t : t + 1], sta, pos=torch.tensor(sta.pos))
             sta.pos += 1
             assert torch.allclose(a, b, atol=1e-4), f"position {t}"
+
+
+def test_static_shape_step_equals_the_dynamic_step_for_left_padded_prompts(model):
+    idx, pad = left_pad([[3, 1, 4], [1, 5, 9, 2, 6, 5, 3]])  # the first row has 4 padding slots
+    with torch.no_grad():
+        w = decode_weights(model)
+        dyn = KVCache.allocate(CONFIG, 2, torch.device("cpu"), torch.float32, pad=pad)
+        sta = KVCache.allocate(CONFIG, 2, torch.device("cpu"), torch.float32, zeroed=True, pad=pad)
+        forward_with_cache(model, w, idx, dyn)
+        forward_with_cache(model, w, idx, sta)
+        for t in range(8):
+            token = torch.tensor([[10 + t], [20 + t]])
+            a = forward_with_cache(model, w, token, dyn)
+            b = forward_with_cache(model, w, token, sta, pos=torch.tensor(sta.pos))  # the CUDA graph's step
+            sta.pos += 1
+            assert torch.allclose(a, b, atol=1e-4), f"step {t}: the static step differs by {(a - b).abs().max()}"
 
 
 def test_decode_weights_follow_the_model_after_a_training_step():
@@ -352,12 +369,14 @@ def test_seeded_sampling_of_a_ragged_batch_is_reproducible(ctx_model):
 
 
 def test_prompts_of_one_length_take_the_unpadded_path_with_no_mask(model, monkeypatch):
+    import gpt2_lib.decoding as D
     import gpt2_lib.generate as G
 
     def no_mask(*args):
         raise AssertionError("prompts of one length must not build a padding mask")
 
-    monkeypatch.setattr(G, "skip_padding", no_mask)
+    monkeypatch.setattr(G, "skip_padding", no_mask)  # the uncached path's
+    monkeypatch.setattr(D, "skip_padding", no_mask)  # the cached path's
     idx = prompts(3, 6, seed=13)
     for use_cache in (True, False):
         assert torch.equal(generate(model, idx.tolist(), 20, temperature=0, use_cache=use_cache),
