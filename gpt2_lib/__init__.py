@@ -28,13 +28,16 @@ __all__ = [
     "plots",  # ch. 8: loss curves
     "finetune",  # ch. 9: instruction fine-tuning
     "lora",  # ch. 9: low-rank adapters
-    "speed",  # ch. 10: FLOPs, MFU, speed_up, CUDA graphs
+    "speed",  # ch. 10: FLOPs, MFU, speed_up, activation checkpointing
     "cross_entropy",  # ch. 10: the fused Triton loss
-    "distributed",  # ch. 10: data parallelism
     "bench",  # ch. 10: the training-speed measurements (python -m gpt2_lib.bench)
     "numpy_gpt",  # ch. 11: GPT-2 in NumPy, forward and backward
     "tf_gpt",  # ch. 11: GPT-2 in Keras
     "classify",  # ch. 12: classification
+    "distributed",  # app. D: data parallelism under torchrun
+    "cuda_graph",  # app. D: a training step as one CUDA graph
+    "finetune_cli",  # app. E: `python -m gpt2_lib finetune`
+    "classify_cli",  # app. E: `python -m gpt2_lib classify`
     "device",  # picking the device and what it can do
     "download",  # verified, cached downloads
 ]

@@ -11,17 +11,18 @@ from gpt2_lib.data import IGNORE_INDEX
 from gpt2_lib.device import has_triton
 
 
-# notebooks/10_fast_training.ipynb, cell 28
+# notebooks/10_fast_training.ipynb, cell 40
 # logits a program handles per step of its loop; the fastest of those tried on an H100
 BLOCK = 2048
 # no Triton wheel for macOS or Windows: there the module imports, the kernel cannot run
 HAS_TRITON = has_triton()
 TRITON_NEEDED = (
     "the fused cross-entropy is a Triton kernel: it needs Triton (Linux, with a CUDA "
-    "build of PyTorch "
-    "or Triton's CPU interpreter)"
+    "build of PyTorch or Triton's CPU interpreter)"
 )
 
+
+# notebooks/10_fast_training.ipynb, cell 42
 if HAS_TRITON:
     import triton
     import triton.language as tl
@@ -62,6 +63,10 @@ if HAS_TRITON:
         tl.store(lse_out + row, lse)
         tl.store(loss_out + row, tl.where(scored, loss, 0.0))
 
+
+# notebooks/10_fast_training.ipynb, cell 44
+if HAS_TRITON:
+
     @triton.jit
     def _cross_entropy_grad_kernel(
         logits,
@@ -92,6 +97,7 @@ if HAS_TRITON:
             )
 
 
+# notebooks/10_fast_training.ipynb, cell 46
 class _FusedCrossEntropy(torch.autograd.Function):
     """Forward: per-row losses and log-sum-exps; backward: the gradient from the saved
     logits and log-sum-exps."""
@@ -103,17 +109,8 @@ class _FusedCrossEntropy(torch.autograd.Function):
         N, V = logits.shape
         lse = torch.empty(N, dtype=torch.float32, device=logits.device)
         losses = torch.empty_like(lse)
-        _cross_entropy_loss_kernel[(N,)](
-            logits,
-            logits.stride(0),
-            targets,
-            lse,
-            losses,
-            V,
-            ignore_index,
-            BLOCK=BLOCK,
-            num_warps=8,
-        )
+        args = (logits, logits.stride(0), targets, lse, losses, V, ignore_index)
+        _cross_entropy_loss_kernel[(N,)](*args, BLOCK=BLOCK, num_warps=8)
         n_scored = (targets != ignore_index).sum()
         ctx.save_for_backward(logits, targets, lse, n_scored)
         ctx.ignore_index = ignore_index
@@ -127,7 +124,7 @@ class _FusedCrossEntropy(torch.autograd.Function):
         grad = torch.empty_like(logits)
         # stays on the device: no wait for the GPU
         scale = (grad_loss.float() / n_scored).reshape(1)
-        _cross_entropy_grad_kernel[(N,)](
+        args = (
             logits,
             logits.stride(0),
             grad,
@@ -136,12 +133,12 @@ class _FusedCrossEntropy(torch.autograd.Function):
             scale,
             V,
             ctx.ignore_index,
-            BLOCK=BLOCK,
-            num_warps=8,
         )
+        _cross_entropy_grad_kernel[(N,)](*args, BLOCK=BLOCK, num_warps=8)
         return grad, None, None
 
 
+# notebooks/10_fast_training.ipynb, cell 48
 def fused_cross_entropy(
     logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX
 ) -> torch.Tensor:

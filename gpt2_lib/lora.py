@@ -18,11 +18,24 @@ import torch.nn as nn
 from gpt2_lib.model import GPT
 
 
-# notebooks/09_finetuning.ipynb, cell 79
+# notebooks/09_finetuning.ipynb, cell 83
 # every linear layer in GPT-2's blocks (attention and MLP); not the head
 TARGETS = ("c_attn", "c_proj", "c_fc")
 
 
+# notebooks/09_finetuning.ipynb, cell 85
+def low_rank_pair(base: nn.Linear, rank: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """LoRA's A (rank, in), drawn as nn.Linear draws its weights, and B (out, rank) = 0:
+    the update B A starts at zero."""
+    w = base.weight
+    A = torch.empty(rank, base.in_features, device=w.device, dtype=w.dtype)
+    # as nn.Linear's own init (and the LoRA paper's code)
+    nn.init.kaiming_uniform_(A, a=math.sqrt(5))
+    B = torch.zeros(base.out_features, rank, device=w.device, dtype=w.dtype)
+    return nn.Parameter(A), nn.Parameter(B)
+
+
+# notebooks/09_finetuning.ipynb, cell 87
 class LoRALinear(nn.Module):
     """A frozen nn.Linear plus a trainable low-rank update: y = base(x) + (alpha / rank)
     * x A^T B^T."""
@@ -33,17 +46,7 @@ class LoRALinear(nn.Module):
             raise ValueError(f"rank must be a positive integer, got {rank!r}")
         self.base, self.rank, self.alpha, self.scaling = base, rank, alpha, alpha / rank
         base.requires_grad_(False)
-        w = base.weight
-        # (r, in)
-        self.lora_A = nn.Parameter(
-            torch.empty(rank, base.in_features, device=w.device, dtype=w.dtype)
-        )
-        # (out, r)
-        self.lora_B = nn.Parameter(
-            torch.zeros(base.out_features, rank, device=w.device, dtype=w.dtype)
-        )
-        # as nn.Linear's own init (and the LoRA paper's code)
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.lora_A, self.lora_B = low_rank_pair(base, rank)  # (r, in), (out, r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (..., out)
@@ -67,7 +70,7 @@ class LoRALinear(nn.Module):
         return f"rank={self.rank}, alpha={self.alpha}"
 
 
-# notebooks/09_finetuning.ipynb, cell 81
+# notebooks/09_finetuning.ipynb, cell 89
 def apply_lora(
     model: GPT, rank: int = 8, alpha: float = 16, targets: Iterable[str] = TARGETS
 ) -> GPT:
@@ -91,8 +94,7 @@ def apply_lora(
     if not wrapped:
         raise ValueError(
             f"no linear layer named {', '.join(targets) or '(none)'} in the blocks; "
-            "GPT-2's are "
-            f"{', '.join(TARGETS)}"
+            f"GPT-2's are {', '.join(TARGETS)}"
         )
     return model
 
@@ -107,7 +109,7 @@ def lora_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for m in lora_layers(model).values() for p in (m.lora_A, m.lora_B)]
 
 
-# notebooks/09_finetuning.ipynb, cell 95
+# notebooks/09_finetuning.ipynb, cell 103
 def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The adapters' tensors by parameter name (…lora_A, …lora_B): all a LoRA fine-tune
     adds to its base."""
@@ -141,6 +143,32 @@ def save_lora(model: nn.Module, path: str | os.PathLike) -> Path:
     return path
 
 
+# notebooks/09_finetuning.ipynb, cell 105
+def _copy_adapters(
+    model: GPT, tensors: dict[str, torch.Tensor], path: str | os.PathLike
+) -> None:
+    """Copy an adapter file's tensors into the model's LoRA layers, names and shapes
+    checked; the error names the file."""
+    expected = lora_state_dict(model)
+    if set(tensors) != set(expected):
+        raise ValueError(
+            f"{path} has adapters for other layers than this model: expected "
+            f"{len(expected)} tensors such as {next(iter(expected))}, found "
+            f"{len(tensors)}"
+        )
+    with torch.no_grad():
+        for name, value in tensors.items():
+            target = model.get_parameter(name)
+            if target.shape != value.shape:
+                raise ValueError(
+                    f"{name}: shape {tuple(value.shape)} in {path}, but the model "
+                    f"needs {tuple(target.shape)}: the adapters were trained on "
+                    "another model size"
+                )
+            target.copy_(value)
+
+
+# notebooks/09_finetuning.ipynb, cell 107
 def load_lora(model: GPT, path: str | os.PathLike) -> GPT:
     """Wrap `model` (the base the adapters were trained on) with the adapters saved in
     `path`; in place."""
@@ -152,32 +180,14 @@ def load_lora(model: GPT, path: str | os.PathLike) -> GPT:
     if not {"rank", "alpha", "targets"} <= set(meta):
         raise ValueError(
             f"{path} is not a LoRA adapter file written by save_lora (its metadata "
-            "lacks rank, alpha "
-            "and targets)"
+            "lacks rank, alpha and targets)"
         )
     trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     apply_lora(
         model, int(meta["rank"]), float(meta["alpha"]), json.loads(meta["targets"])
     )
     try:
-        expected = lora_state_dict(model)
-        if set(tensors) != set(expected):
-            raise ValueError(
-                f"{path} has adapters for other layers than this model: expected "
-                f"{len(expected)} "
-                f"tensors such as {next(iter(expected))}, found {len(tensors)}"
-            )
-        with torch.no_grad():
-            for name, value in tensors.items():
-                target = model.get_parameter(name)
-                if target.shape != value.shape:
-                    raise ValueError(
-                        f"{name}: shape {tuple(value.shape)} in {path}, but the model "
-                        "needs "
-                        f"{tuple(target.shape)}: the adapters were trained on another "
-                        "model size"
-                    )
-                target.copy_(value)
+        _copy_adapters(model, tensors, path)
     # hand the model back as it came: unwrapped, the same parameters trainable
     except BaseException:
         _unwrap(model)
@@ -187,6 +197,7 @@ def load_lora(model: GPT, path: str | os.PathLike) -> GPT:
     return model
 
 
+# notebooks/09_finetuning.ipynb, cell 109
 def _unwrap(model: nn.Module) -> None:
     """Put each LoRA layer's base layer back in its place, in place."""
     for name, m in lora_layers(model).items():
