@@ -23,15 +23,14 @@ __all__ = [
     "kv_cache",  # ch. 6: the KV cache and the padding mask
     "generate",  # ch. 6: sampling, the generation loop
     "pretrained",  # ch. 7: OpenAI's and Hugging Face's weights
-    "tf_checkpoint",  # ch. 7: TensorFlow checkpoints without TensorFlow
-    "prepare",  # ch. 8, app. C: text files -> token files, in parallel, without torch
+    "tf_checkpoint",  # ch. 7, appendix A: TensorFlow checkpoints without TensorFlow
+    "prepare",  # ch. 8, appendix C: text files -> token files, in parallel, without torch
     "train",  # ch. 8: the training loop
     "plots",  # ch. 8: loss curves
     "finetune",  # ch. 9: instruction fine-tuning
     "lora",  # ch. 9: low-rank adapters
-    "speed",  # ch. 10: FLOPs, MFU, speed_up, CUDA graphs
+    "speed",  # ch. 10: FLOPs, MFU, speed_up, activation checkpointing
     "cross_entropy",  # ch. 10: the fused Triton loss
-    "distributed",  # ch. 10: data parallelism
     "bench",  # ch. 10: the training-speed measurements (python -m gpt2_lib.bench)
     "numpy_gpt",  # ch. 11: GPT-2 in NumPy, forward and backward
     "tf_gpt",  # ch. 11: GPT-2 in Keras
@@ -39,6 +38,10 @@ __all__ = [
     "decoding",  # appendix B: the fast KV-cached decoding step
     "checkpoint",  # appendix C: checkpoints that resume exactly
     "interrupt",  # appendix C: runs that stop cleanly on Ctrl-C or SIGTERM
+    "distributed",  # appendix D: data parallelism under torchrun
+    "cuda_graph",  # appendix D: a training step as one CUDA graph
+    "finetune_cli",  # appendix E: `python -m gpt2_lib finetune`
+    "classify_cli",  # appendix E: `python -m gpt2_lib classify`
     "device",  # picking the device and what it can do
     "download",  # verified, cached downloads
 ]

@@ -28,10 +28,10 @@ COMMANDS = {
     "prepare": ("tokenize text files into train.bin / val.bin (uint16) for `train`", "_add_prepare", "prepare_command"),
     "train": ("train a GPT on a folder written by `prepare`; --resume continues a run", "_add_train", "train_command"),
     "finetune": ("fine-tune a GPT-2 on instruction data (all weights, or LoRA adapters) and save it for "
-                 "`generate --instruction`", "gpt2_lib.finetune:add_finetune_arguments",
-                 "gpt2_lib.finetune:finetune_command"),
+                 "`generate --instruction`", "gpt2_lib.finetune_cli:add_finetune_arguments",
+                 "gpt2_lib.finetune_cli:finetune_command"),
     "classify": ("fine-tune a GPT-2 as a text classifier (classify train), or label texts with one (classify "
-                 "predict)", "gpt2_lib.classify:add_classify_arguments", "gpt2_lib.classify:classify_command"),
+                 "predict)", "gpt2_lib.classify_cli:add_classify_arguments", "gpt2_lib.classify_cli:classify_command"),
 }
 
 

@@ -32,7 +32,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gpt2_lib.device import describe_machine
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.speed import checkpoint_blocks, flops_per_token, graph_step, speed_up
+from gpt2_lib.cuda_graph import graph_step
+from gpt2_lib.speed import checkpoint_blocks, flops_per_token, speed_up
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
 

@@ -234,7 +234,7 @@ def test_classify_predict_errors(tmp_path, capsys):
 
 def test_an_interrupted_classify_train_saves_nothing_and_the_folder_can_be_used_again(base, tmp_path, capsys,
                                                                                        monkeypatch):
-    import gpt2_lib.classify as classify_module
+    import gpt2_lib.classify_cli as classify_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -109,12 +109,12 @@ LONG = [{"instruction": "Say " + " ".join(["again"] * 40) + f" {i}.", "input": "
 
 def _refuse_to_load(monkeypatch):
     """Make loading the model fail loudly: a check that comes first must never get there."""
-    import gpt2_lib.finetune
+    import gpt2_lib.finetune_cli
 
     def load(*args, **kwargs):
         raise AssertionError("the model was loaded before the output folder was checked")
 
-    monkeypatch.setattr(gpt2_lib.finetune, "load_model", load)
+    monkeypatch.setattr(gpt2_lib.finetune_cli, "load_model", load)
 
 
 def test_an_out_that_is_a_file_is_refused_before_loading(base, data, tmp_path, capsys, monkeypatch):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
-from gpt2_lib.speed import _count_params, checkpoint_blocks, flops_per_token, graph_step, make_capturable, mfu
+from gpt2_lib.cuda_graph import graph_step, make_capturable
+from gpt2_lib.speed import _count_params, checkpoint_blocks, flops_per_token, mfu
 
 
 @pytest.mark.parametrize("config", [
