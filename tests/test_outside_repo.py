@@ -25,7 +25,8 @@ from conftest import copy_of_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 # The chapters that read a results file, start a subprocess or write files of their own.
-CHAPTERS = ["06_generation", "07_openai_weights", "08_training", "09_finetuning", "10_fast_training"]
+CHAPTERS = ["06_generation", "07_openai_weights", "08_training", "09_finetuning", "10_fast_training",
+            "appendix_c_training_runs", "appendix_e_command_line"]
 
 
 @pytest.fixture(scope="module")

@@ -27,22 +27,22 @@ PARTS = [
     ("MLP: Linear → GELU → Linear", "4", "block", 6.6, "#fde9d9"),
     ("final LayerNorm ln_f", "5", "model", 7.8, "#e2f0d9"),
     ("head tied to wte → logits (B, T, 50257)", "5", "model", 8.6, "#e2f0d9"),
-    ("next token: greedy, top-k, top-p; KV cache", "6", "generate", 9.6, "#ede4f5"),
+    ("next token: greedy, top-k, top-p; KV cache", "6", "generate, gpt2_lib.kv_cache", 9.6, "#ede4f5"),
 ]
 SIDE = [  # what acts on the whole model: (label, chapter, modules, y)
-    ("OpenAI's weights", "7", "pretrained, tf_checkpoint", 9.3),
+    ("OpenAI's weights", "7", "pretrained", 9.3),
     ("training from scratch", "8", "train, data, plots", 8.2),
     ("fine-tuning, LoRA", "9", "finetune, lora", 7.1),
     ("fine-tuning as a classifier", "12", "classify", 6.0),
-    ("fast training", "10", "speed, cross_entropy", 4.9),
+    ("fast training", "10", "speed, cross_entropy, bench", 4.9),
     ("one model, three frameworks", "11", "numpy_gpt, tf_gpt", 3.8),
 ]
 APPENDICES = [  # infrastructure a reader may skip: (letter, label, modules)
     ("A", "TensorFlow\ncheckpoints", "tf_checkpoint, testing"),
-    ("B", "fast\ndecoding", "decode"),
-    ("C", "training runs\nthat survive", "prepare, checkpoint"),
-    ("D", "many GPUs,\nCUDA graphs", "distributed"),
-    ("E", "the command\nline", "python -m gpt2_lib"),
+    ("B", "fast\ndecoding", "decoding"),
+    ("C", "training runs\nthat survive", "prepare, checkpoint,\ninterrupt"),
+    ("D", "many GPUs,\nCUDA graphs", "distributed, cuda_graph"),
+    ("E", "the command\nline", "finetune_cli,\nclassify_cli"),
 ]
 
 
@@ -54,7 +54,7 @@ def tag(ax, x: float, y: float, text: str, colour: str = "#1f4e79") -> None:
 def box(ax, x: float, y: float, w: float, h: float, text: str, chapter: str, module: str, colour: str) -> None:
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
                                 fc=colour, ec="#444444", lw=1.0))
-    ax.text(x, y + 0.07, text, ha="center", va="center", fontsize=9.5)
+    ax.text(x, y + 0.07 + 0.1 * module.count("\n"), text, ha="center", va="center", fontsize=9.5)
     tag(ax, x - w / 2 + 0.05, y + h / 2 - 0.05, chapter)
     ax.text(x + w / 2 - 0.06, y - h / 2 + 0.05, module, ha="right", va="bottom", fontsize=7.5,
             family="monospace", color="#555555")
@@ -68,7 +68,7 @@ def arrow(ax, x0: float, y0: float, x1: float, y1: float, **kw) -> None:
 def main() -> None:
     plt.rcParams["svg.hashsalt"] = "gpt2-from-scratch"  # stable ids: the SVG changes only when the drawing does
     fig, ax = plt.subplots(figsize=(10, 8.4))
-    ax.set(xlim=(-0.6, 10.4), ylim=(-0.4, 10.25))
+    ax.set(xlim=(-0.6, 10.4), ylim=(-0.48, 10.25))
     ax.axis("off")
     x, w, h = 3.3, 4.8, 0.62
     ax.add_patch(FancyBboxPatch((x - w / 2 - 0.25, 3.55), w + 0.5, 3.55, boxstyle="round,pad=0.02,rounding_size=0.1",
@@ -90,10 +90,10 @@ def main() -> None:
     ax.plot([-0.5, 10.3], [1.28, 1.28], color="#bbbbbb", lw=0.8, ls=":")
     ax.text(-0.5, 1.2, "Appendices: the plumbing a reader may skip", ha="left", va="top", fontsize=9.5,
             fontstyle="italic")
-    aw, ah = 1.95, 1.0
+    aw, ah = 1.95, 1.12
     for k, (letter, text, modules) in enumerate(APPENDICES):
         ax_x = 0.55 + k * 2.15
-        box(ax, ax_x, 0.2, aw, ah, text, letter, modules, "#fff8e1")
+        box(ax, ax_x, 0.18, aw, ah, text, letter, modules, "#fff8e1")
     ax.set_title("GPT-2 124M, read from bottom to top: the chapter that builds each part, and where it lives",
                  fontsize=11)
     fig.tight_layout()
