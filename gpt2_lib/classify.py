@@ -115,8 +115,7 @@ class GPTClassifier(nn.Module):
         if lengths is None:
             return self.head(h[:, -1])  # (B, n_classes)
         # Causal attention: position t has seen tokens 0..t only, so the last real token
-        # has seen the whole text
-        # and none of the padding that follows it.
+        # has seen the whole text and none of the padding that follows it.
         # (B, C)
         last = h[torch.arange(h.shape[0], device=h.device), lengths.to(h.device) - 1]
         return self.head(last)

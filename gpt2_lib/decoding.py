@@ -53,10 +53,9 @@ def decode_weights(model: GPT) -> DecodeWeights:
         # (in, out), a view of PyTorch's (out, in) storage
         w = layer.weight.detach().t()
         # CPU BLAS multiplies a vector by a wide matrix faster from (in, out) storage
-        # and by a tall one (the MLP's
-        # 3072 -> 768 projection) faster from (out, in): measured on this book's CPU,
-        # benchmarks/NOTES.md
-        # out >= in (read off the weight: LoRA's wrapped layers have one too)
+        # and by a tall one (the MLP's 3072 -> 768 projection) faster from (out, in),
+        # as measured on this book's CPU (benchmarks/NOTES.md). Wide: out >= in, read
+        # off the weight (LoRA's wrapped layers have one too).
         wide = w.shape[1] >= w.shape[0]
         return (w.contiguous() if copy and wide else w), layer.bias
 

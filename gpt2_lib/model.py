@@ -39,8 +39,8 @@ class GPTConfig:
     """The numbers that define a GPT-2; the defaults are GPT-2 124M's."""
 
     # 256 bytes + 50,000 merges + <|endoftext|>. A larger table is allowed and harmless:
-    # ids past the tokenizer's
-    # never occur, so their rows only learn to score low. Chapter 10 pads to 50,304
+    # ids past the tokenizer's never occur, so their rows only learn to score low.
+    # Chapter 10 pads to 50,304
     # (gpt2_lib.speed.pad_vocab).
     vocab_size: int = 50257
     block_size: int = 1024  # the longest sequence the position table covers
@@ -144,11 +144,9 @@ class GPT(nn.Module):
                 f"{self.config.block_size - 1}; crop the input"
             )
         # The range check reads the ids' values. On the CPU that is free; on a GPU it
-        # would make the CPU wait for
-        # the GPU at every step (a host sync), and it cannot run inside a compiled graph
-        # or a CUDA graph. There an
-        # id out of range still stops the lookup, as a device-side assert: less
-        # readable, but not silent.
+        # would make the CPU wait for the GPU at every step (a host sync), and it cannot
+        # run inside a compiled graph or a CUDA graph. There an id out of range still
+        # stops the lookup, as a device-side assert: less readable, but not silent.
         if (
             idx.device.type == "cpu"
             and not torch.compiler.is_compiling()
