@@ -174,8 +174,10 @@ def load_checkpoint(
     folder = Path(folder)
     meta = read_trainer_state(folder)
     saved = load_pretrained(folder)
-    # noqa: E731 — dropout may change
-    shape = lambda c: {k: v for k, v in asdict(c).items() if k != "dropout"}
+
+    def shape(c) -> dict:  # the model's shape: dropout may change
+        return {k: v for k, v in asdict(c).items() if k != "dropout"}
+
     if shape(saved.config) != shape(model.config):
         raise ValueError(
             f"{folder} holds a model with {saved.config}, but training was asked for "
@@ -242,6 +244,7 @@ def resume_point(out_dir: str | os.PathLike | None, resume: bool) -> Path | None
     return found
 
 
+# the settings a resumed run may change; the others must stay the same
 RESUMABLE = (
     "max_steps",
     "eval_every",
@@ -251,7 +254,6 @@ RESUMABLE = (
     "out_dir",
     "resume",
     "device",
-    # the settings a resumed run may change; the others must stay the same
     "dtype",
     "compile",
     "progress",

@@ -21,7 +21,7 @@ from gpt2_lib.model import GPT, GPTConfig
 
 
 # notebooks/12_classification.ipynb, cell 10
-# GPT-2's <|endoftext|>: pads the shorter rows of a batch (never read: see
+# GPT-2's <|endoftext|>: pads the shorter rows of a batch (never read, see
 # GPTClassifier)
 EOT = 50256
 Example = tuple[list[int], int]  # a passage's token ids and its class id

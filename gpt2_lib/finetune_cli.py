@@ -188,7 +188,7 @@ def _finetune(args: argparse.Namespace, out: Path) -> dict:
     )
     kw = dict(mask_prompt=args.mask_prompt, max_length=max_length)
     batches = InstructionBatches(train_set, args.batch_size, seed=args.seed, **kw)
-    # responses
+    # scored on the responses only
     val_batches = record_batches(
         val_set, args.batch_size, mask_prompt=True, max_length=max_length
     )

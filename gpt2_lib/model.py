@@ -40,8 +40,7 @@ class GPTConfig:
 
     # 256 bytes + 50,000 merges + <|endoftext|>. A larger table is allowed and harmless:
     # ids past the tokenizer's never occur, so their rows only learn to score low.
-    # Chapter 10 pads to 50,304
-    # (gpt2_lib.speed.pad_vocab).
+    # Chapter 10 pads to 50,304 (gpt2_lib.speed.pad_vocab).
     vocab_size: int = 50257
     block_size: int = 1024  # the longest sequence the position table covers
     n_layer: int = 12

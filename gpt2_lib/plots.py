@@ -20,8 +20,7 @@ def _rows(history) -> list[dict]:
 def _tokens_axis(ax, rows: list[dict]) -> None:
     """Tokens seen, on the top axis: they grow linearly with the steps."""
     steps = [(r["step"], r["tokens"]) for r in rows if r.get("step") and "tokens" in r]
-    # tokens grow linearly with steps: show them on a second axis rather than a second
-    # plot
+    # tokens grow linearly with steps: a second axis, not a second plot
     if steps:
         per_step = steps[-1][1] / steps[-1][0]
         top = ax.secondary_xaxis(

@@ -268,8 +268,7 @@ def openai_files(
     (gpt2_lib.testing.synthetic_openai_files). Files that arrived but failed a check are
     an error even then: random weights must never stand in for a damaged download."""
     size = _release(name)
-    # offline tests and builds should not wait through retries for a network that is not
-    # there
+    # offline tests and builds should not wait through retries for an absent network
     try:
         return _verified_release(
             size, cache_dir, progress, retries=0 if allow_synthetic else None

@@ -127,8 +127,8 @@ def _residual_in_bf16(
 def fused_loss_where_possible(
     logits: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
-    """GPT.loss, computed by the Triton kernel of this section where it is fast: CUDA, a
-    vocabulary of 8k."""
+    """GPT.loss, computed by the Triton kernel of this section where it is fast: on
+    CUDA, with a vocabulary that is a multiple of 8."""
     if logits.is_cuda and logits.size(-1) % 8 == 0 and _HAS_TRITON:
         # imported on first use: it loads Triton and the compiler
         from gpt2_lib.cross_entropy import fused_loss

@@ -20,8 +20,11 @@ import numpy as np  # noqa: E402
 
 from gpt2_lib.model import GPT, GPTConfig  # noqa: E402
 
-# noqa: E402
-from gpt2_lib.pretrained import config_from_hparams, gpt2_lib_name, openai_shapes
+from gpt2_lib.pretrained import (  # noqa: E402
+    config_from_hparams,
+    gpt2_lib_name,
+    openai_shapes,
+)
 from gpt2_lib.tf_checkpoint import import_tensorflow  # noqa: E402
 
 # quietly, after Triton (see import_tensorflow), and before Keras loads it itself

@@ -175,8 +175,7 @@ def train_step(
     no_sync = getattr(model, "no_sync", None)
     for i in range(cfg.grad_accum_steps):
         x, y = batches.next_batch()
-        # page-locked: the copy runs while the GPU computes (from pageable memory it
-        # waits)
+        # page-locked, the copy runs while the GPU computes (pageable memory waits)
         if device.type == "cuda":
             x, y = x.pin_memory(), y.pin_memory()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
