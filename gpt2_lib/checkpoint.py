@@ -23,11 +23,14 @@ from gpt2_lib.prepare import read_json
 from gpt2_lib.pretrained import usual_file_modes
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 24
+# notebooks/appendix_c_training_runs.ipynb, cell 27
 if TYPE_CHECKING:  # type hints only: gpt2_lib.train imports this module
     from gpt2_lib.train import TrainConfig
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+# notebooks/appendix_c_training_runs.ipynb, cell 28
 # what train() writes into trainer.json and reads back
 TRAINER_KEYS = (
     "step",
@@ -59,7 +62,7 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Path | None:
     return max(found)[1] if found else None
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 26
+# notebooks/appendix_c_training_runs.ipynb, cell 30
 def _rng_state(device: torch.device) -> tuple[dict, dict[str, torch.Tensor]]:
     """Every random generator a step can touch: Python's, NumPy's global one and torch's
     (CPU, and CUDA or MPS).
@@ -95,7 +98,7 @@ def _set_rng_state(
         torch.mps.set_rng_state(tensors["rng/mps"])
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 28
+# notebooks/appendix_c_training_runs.ipynb, cell 32
 def save_checkpoint(
     out_dir: str | os.PathLike,
     step: int,
@@ -154,7 +157,7 @@ def save_checkpoint(
     return final
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 30
+# notebooks/appendix_c_training_runs.ipynb, cell 34
 def load_checkpoint(
     folder: str | os.PathLike,
     model: GPT,
@@ -203,6 +206,7 @@ def load_checkpoint(
     return meta
 
 
+# notebooks/appendix_c_training_runs.ipynb, cell 35
 def read_trainer_state(folder: str | os.PathLike) -> dict:
     """The trainer.json of a checkpoint folder, checked: a ValueError naming the file
     when it is not train()'s."""
@@ -222,7 +226,7 @@ def read_trainer_state(folder: str | os.PathLike) -> dict:
     return meta
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 32
+# notebooks/appendix_c_training_runs.ipynb, cell 37
 def resume_point(out_dir: str | os.PathLike | None, resume: bool) -> Path | None:
     """The checkpoint a run into out_dir continues from (None: a new run); a
     ValueError when neither works: an earlier run that would be overwritten, or
@@ -260,6 +264,7 @@ RESUMABLE = (
 )
 
 
+# notebooks/appendix_c_training_runs.ipynb, cell 38
 def check_resume_settings(
     folder: Path, meta: dict, cfg: TrainConfig, block_size: int
 ) -> None:

@@ -27,7 +27,7 @@ from gpt2_lib.classify import (
 from gpt2_lib.finetune_cli import positive_int
 
 
-# notebooks/appendix_e_command_line.ipynb, cell 18
+# notebooks/appendix_e_command_line.ipynb, cell 19
 def load_labelled(path: str | os.PathLike, *, need_labels: bool = True) -> list[dict]:
     """Records {"text", "label"} from a .jsonl (one object a line) or .csv (a header
     with text and label) file."""
@@ -70,6 +70,7 @@ def load_labelled(path: str | os.PathLike, *, need_labels: bool = True) -> list[
     return [row for _, row in rows]
 
 
+# notebooks/appendix_e_command_line.ipynb, cell 20
 def _json_line(path: Path, n: int, line: str) -> dict:
     """One JSONL record, or a one-line error naming the file and line."""
     try:
@@ -81,7 +82,7 @@ def _json_line(path: Path, n: int, line: str) -> dict:
     return row
 
 
-# notebooks/appendix_e_command_line.ipynb, cell 20
+# notebooks/appendix_e_command_line.ipynb, cell 22
 def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     """The subcommands `classify train` and `classify predict`."""
     sub = parser.add_subparsers(dest="classify_command", required=True)
@@ -152,7 +153,7 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# notebooks/appendix_e_command_line.ipynb, cell 22
+# notebooks/appendix_e_command_line.ipynb, cell 24
 OUTPUTS = ("config.json", "model.safetensors", "classify.json")
 
 
@@ -186,7 +187,7 @@ def classify_command(args: argparse.Namespace) -> dict | None:
         return _train(args, records, labels, out, device)
 
 
-# notebooks/appendix_e_command_line.ipynb, cell 24
+# notebooks/appendix_e_command_line.ipynb, cell 26
 def _train(
     args: argparse.Namespace,
     records: list[dict],
@@ -258,7 +259,7 @@ def _train(
     return summary
 
 
-# notebooks/appendix_e_command_line.ipynb, cell 26
+# notebooks/appendix_e_command_line.ipynb, cell 28
 def _predict(args: argparse.Namespace, device: torch.device) -> None:
     """Print one JSON line per text: its label and that label's probability."""
     from gpt2_lib.tokenizer import get_tokenizer

@@ -40,6 +40,7 @@ class DecodeWeights:
     head: torch.Tensor  # (C, vocab): the tied embedding, transposed
 
 
+# notebooks/appendix_b_fast_decoding.ipynb, cell 12
 def decode_weights(model: GPT) -> DecodeWeights:
     """The model's matrices as (in, out) for x @ w: contiguous copies on CPU where that
     is faster, views elsewhere.
@@ -79,7 +80,7 @@ def decode_weights(model: GPT) -> DecodeWeights:
     )
 
 
-# notebooks/appendix_b_fast_decoding.ipynb, cell 14
+# notebooks/appendix_b_fast_decoding.ipynb, cell 15
 def _linear(
     x: torch.Tensor,
     w: torch.Tensor,
@@ -95,7 +96,7 @@ def _linear(
     return y.add_(b) if b is not None else y
 
 
-# notebooks/appendix_b_fast_decoding.ipynb, cell 17
+# notebooks/appendix_b_fast_decoding.ipynb, cell 18
 def _new_slots(
     cache: KVCache, T: int, pos: torch.Tensor | None, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, int]:
@@ -131,7 +132,7 @@ def _new_slots(
     return slots, positions, mask, n_keys
 
 
-# notebooks/appendix_b_fast_decoding.ipynb, cell 20
+# notebooks/appendix_b_fast_decoding.ipynb, cell 21
 def forward_with_cache(
     model: GPT,
     weights: DecodeWeights,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 38
+# notebooks/appendix_c_training_runs.ipynb, cell 44
 class Interrupted(KeyboardInterrupt):
     """train() stopped by Ctrl-C (SIGINT) or SIGTERM, after finishing the step under way
     and saving it.
@@ -25,6 +25,7 @@ class Interrupted(KeyboardInterrupt):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
 
 
+# notebooks/appendix_c_training_runs.ipynb, cell 45
 @contextlib.contextmanager
 def note_signals() -> Iterator[dict]:
     """While training, Ctrl-C and SIGTERM are only noted (in the dict yielded), so

@@ -35,6 +35,7 @@ _WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 _LAST_SAFE_CUT = re.compile(f"(?s).*[^{_WHITESPACE}](?=[{_WHITESPACE}])")
 
 
+# notebooks/appendix_c_training_runs.ipynb, cell 7
 def _safe_cut(text: str) -> int:
     """The last index where text splits into two pieces that tokenize to the same ids
     as the whole; 0 if none.
@@ -46,7 +47,7 @@ def _safe_cut(text: str) -> int:
     return match.end() if match else 0
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 8
+# notebooks/appendix_c_training_runs.ipynb, cell 9
 _PIECES = regex.compile(GPT2_PATTERN)
 
 
@@ -67,7 +68,7 @@ def _piece_cut(text: str) -> int:
     return cut
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 10
+# notebooks/appendix_c_training_runs.ipynb, cell 11
 def _read_chunks(
     path: Path, chunk_chars: int = CHUNK_CHARS
 ) -> Iterator[tuple[str, bool]]:
@@ -98,7 +99,7 @@ def _read_chunks(
         ) from None
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 12
+# notebooks/appendix_c_training_runs.ipynb, cell 13
 def _encode(piece: tuple[str, bool]) -> np.ndarray:
     """GPT-2 token ids of one piece, as uint16, with <|endoftext|> after a file's last
     piece (runs in a worker).
@@ -133,6 +134,7 @@ def _ordered_map(fn, items: Iterator, workers: int, window: int) -> Iterator:
             yield pending.popleft().get()
 
 
+# notebooks/appendix_c_training_runs.ipynb, cell 14
 def _usable_cpus() -> int:
     """CPUs this process may run on (a container or taskset may allow fewer than the
     machine has).
@@ -144,7 +146,7 @@ def _usable_cpus() -> int:
     )
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 14
+# notebooks/appendix_c_training_runs.ipynb, cell 16
 def _check_inputs(inputs, val_fraction: float, chunk_chars: int) -> list[Path]:
     """The input files as paths, after checking them and the settings."""
     inputs = [
@@ -169,7 +171,7 @@ def _check_inputs(inputs, val_fraction: float, chunk_chars: int) -> list[Path]:
     return inputs
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 16
+# notebooks/appendix_c_training_runs.ipynb, cell 18
 def prepare(
     inputs,
     out_dir,
@@ -247,6 +249,7 @@ def prepare(
     return meta
 
 
+# notebooks/appendix_c_training_runs.ipynb, cell 19
 def _write_split(
     ids: np.ndarray, val_fraction: float, files: dict, counts: dict
 ) -> None:
@@ -259,7 +262,7 @@ def _write_split(
         counts[split] += len(part)
 
 
-# notebooks/appendix_c_training_runs.ipynb, cell 18
+# notebooks/appendix_c_training_runs.ipynb, cell 21
 def read_json(path: str | os.PathLike):
     """The JSON value in a file; a file that is not JSON is a ValueError that names
     it."""

@@ -41,7 +41,7 @@ from gpt2_lib.tf_checkpoint import (
 )
 
 
-# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 40
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 43
 def _encode_varint(n: int) -> bytes:
     out = bytearray()
     while n >= 0x80:
@@ -50,6 +50,7 @@ def _encode_varint(n: int) -> bytes:
     return bytes(out + bytes([n]))
 
 
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 44
 class _Block:
     """A table block being built: prefix-compressed entries, then the restart offsets
     and their count."""
@@ -91,7 +92,7 @@ class _Block:
         return handle
 
 
-# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 42
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 46
 def _separator(start: bytes, limit: bytes) -> bytes:
     """LevelDB's FindShortestSeparator: a short key >= start and < limit, to name a
     block in the index."""
@@ -113,6 +114,7 @@ def _successor(key: bytes) -> bytes:
     return key
 
 
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 47
 def _entry_proto(
     dtype_code: int, shape: tuple[int, ...], offset: int, size: int, crc: int
 ) -> bytes:
@@ -137,7 +139,7 @@ def _entry_proto(
     )
 
 
-# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 44
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 49
 def write_tf_checkpoint(
     prefix: str | os.PathLike,
     tensors: Mapping[str, np.ndarray],
@@ -193,6 +195,7 @@ def write_tf_checkpoint(
     Path(f"{os.fspath(prefix)}.index").write_bytes(bytes(table))
 
 
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 50
 def write_with_tensorflow(
     prefix: str | os.PathLike, tensors: Mapping[str, np.ndarray]
 ) -> None:
@@ -209,7 +212,7 @@ def write_with_tensorflow(
     )
 
 
-# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 48
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 54
 # bump when the synthetic weights change, so old folders are rebuilt
 _SYNTHETIC_VERSION = 1
 
@@ -251,7 +254,7 @@ def write_openai_checkpoint(
     return folder
 
 
-# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 50
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 56
 def synthetic_openai_files(
     name: str = "gpt2",
     *,
@@ -304,6 +307,7 @@ def synthetic_openai_files(
     return folder
 
 
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 57
 def _real_small_files(size: str, cache_dir) -> dict[str, Path]:
     """The real small files of a release where we have them (the cache, or a mirror):
     tokenizer, hparams, graph; not the index, which is new."""
@@ -329,6 +333,7 @@ def _real_small_files(size: str, cache_dir) -> dict[str, Path]:
     return real
 
 
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 58
 def _announce(folder: Path, reason: str, cache_dir) -> None:
     """The banner that says, on every load, that these are not GPT-2's weights."""
     # named <cache> in the banner: the same on every machine

@@ -304,6 +304,7 @@ def data_path(prefix: str | os.PathLike, shard: int, num_shards: int) -> Path:
     return Path(f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}")
 
 
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 36
 def read(
     prefix: str | os.PathLike,
     names: Iterable[str] | None = None,
@@ -363,7 +364,7 @@ def read(
     return out
 
 
-# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 38
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 39
 class TensorFlowMissing(ImportError):
     """TensorFlow is not installed. Shown as one line, in a notebook too (IPython prints
     `_render_traceback_`).
@@ -394,6 +395,7 @@ def import_tensorflow():
     return tf
 
 
+# notebooks/appendix_a_tensorflow_checkpoints.ipynb, cell 40
 def read_with_tensorflow(
     prefix: str | os.PathLike, names: Iterable[str] | None = None
 ) -> dict[str, np.ndarray]:
