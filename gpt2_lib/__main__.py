@@ -14,7 +14,8 @@ from dataclasses import fields
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1 (the counts of every command)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
@@ -67,7 +68,7 @@ def _add_generate(gen: argparse.ArgumentParser) -> None:
     prompt.add_argument("--instruction", help="a task for a model fine-tuned on instructions (chapter 9): wrapped in "
                         "its template, and only the answer is printed")
     gen.add_argument("--input", default="", help="with --instruction: the task's input, if it has one")
-    gen.add_argument("--max-new-tokens", type=_positive_int, default=100)
+    gen.add_argument("--max-new-tokens", type=positive_int, default=100)
     gen.add_argument("--temperature", type=float, default=1.0, help="0 means greedy")
     gen.add_argument("--top-k", type=int, default=None)
     gen.add_argument("--top-p", type=float, default=None)
@@ -80,7 +81,7 @@ def _add_prepare(prep: argparse.ArgumentParser) -> None:
                       "with <|endoftext|>")
     prep.add_argument("--out", required=True, metavar="DIR", help="folder for train.bin, val.bin and meta.json")
     prep.add_argument("--val-fraction", type=float, default=0.1, help="share of the tokens kept for validation")
-    prep.add_argument("--workers", type=_positive_int, default=None, help="tokenizer processes (default: one per "
+    prep.add_argument("--workers", type=positive_int, default=None, help="tokenizer processes (default: one per "
                       "CPU core for large inputs, else 1)")
     prep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -134,7 +135,7 @@ def _add_train(tr: argparse.ArgumentParser) -> None:
     init.add_argument("--init-checkpoint", metavar="DIR", help="start from a folder with config.json + "
                       "model.safetensors (save_pretrained's, or a checkpoint-NNNNNN of an earlier run)")
     for name in ("n_layer", "n_head", "n_embd"):
-        tr.add_argument(f"--{name.replace('_', '-')}", type=_positive_int, default=None,
+        tr.add_argument(f"--{name.replace('_', '-')}", type=positive_int, default=None,
                         help=f"override the preset's {name} (training from scratch only)")
     tr.add_argument("--dropout", type=float, default=0.0)
     add_train_config_arguments(tr)

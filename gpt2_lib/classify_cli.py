@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from gpt2_lib.__main__ import positive_int
 from gpt2_lib.classify import (
     GPTClassifier,
     accuracy,
@@ -24,7 +25,6 @@ from gpt2_lib.classify import (
     save_classifier,
     train_classifier,
 )
-from gpt2_lib.finetune_cli import positive_int
 
 
 # notebooks/appendix_e_command_line.ipynb, cell 19

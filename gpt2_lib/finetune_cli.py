@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+from gpt2_lib.__main__ import positive_int  # the check every command's counts share
 from gpt2_lib.finetune import (
     InstructionBatches,
     InstructionDataset,
@@ -20,18 +21,9 @@ from gpt2_lib.finetune import (
 from gpt2_lib.train import TrainConfig, load_model, run_folder, train, write_metrics
 
 
-# notebooks/appendix_e_command_line.ipynb, cell 6
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 # notebooks/appendix_e_command_line.ipynb, cell 7
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `python -m gpt2_lib finetune`."""
-    positive = positive_int
     parser.add_argument(
         "--data",
         required=True,
@@ -66,15 +58,15 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
         default=16.0,
         help="LoRA's scale alpha (the update is alpha/rank BA)",
     )
-    parser.add_argument("--epochs", type=positive, default=2)
+    parser.add_argument("--epochs", type=positive_int, default=2)
     parser.add_argument(
         "--lr", type=float, default=5e-5, help="constant learning rate (AdamW)"
     )
     parser.add_argument("--weight-decay", type=float, default=0.1)
-    parser.add_argument("--batch-size", type=positive, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument(
         "--max-length",
-        type=positive,
+        type=positive_int,
         default=None,
         help="crop sequences to this many tokens "
         "(default: the model's context); records whose prompt alone fills it are "
@@ -87,11 +79,11 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
         help="score only the response tokens (--no-mask-prompt: the prompt too)",
     )
     parser.add_argument(
-        "--limit", type=positive, default=None, help="use only the first N records"
+        "--limit", type=positive_int, default=None, help="use only the first N records"
     )
     parser.add_argument(
         "--eval-every",
-        type=positive,
+        type=positive_int,
         default=50,
         help="updates between validation losses",
     )
