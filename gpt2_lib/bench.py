@@ -1,6 +1,6 @@
-"""Training speed of GPT-2 124M (B=16, T=1024): gpt2_lib against transformers, and chapter 10's ladder of speed-ups.
+"""Training speed of GPT-2 124M (B=16, T=1024): gpt2_lib against transformers and nanoGPT, and chapter 10's ladder.
 
-    python -m gpt2_lib.bench compare   # gpt2_lib vs GPT2LMHeadModel, same settings, one process
+    python -m gpt2_lib.bench compare   # gpt2_lib vs GPT2LMHeadModel and nanoGPT, same settings, one process
     python -m gpt2_lib.bench ladder    # fp32 -> TF32 -> bf16 -> flash -> compile -> fused AdamW -> ...
     python -m gpt2_lib.bench tried     # settings that did not pay on an H100, kept to re-check them
     python -m gpt2_lib.bench memory    # GPT-2 medium with and without activation checkpointing
@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import datetime
 import gc
+import importlib.util
 import json
 import statistics
 import time
@@ -31,6 +32,7 @@ import torch._inductor.config
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gpt2_lib.device import describe_machine
+from gpt2_lib.download import fetch_file
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
 from gpt2_lib.cuda_graph import graph_step
 from gpt2_lib.speed import checkpoint_blocks, flops_per_token, speed_up
@@ -46,6 +48,17 @@ def hf_model(cfg: GPTConfig):
                         n_layer=cfg.n_layer, n_head=cfg.n_head, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     hf_cfg._attn_implementation = "sdpa"
     return GPT2LMHeadModel(hf_cfg)
+
+
+def nanogpt_model(cfg: GPTConfig):
+    """nanoGPT's GPT (its model.py at a pinned commit, fetched once and verified by sha256) of the same size, no
+    dropout: the model most readers compare against."""
+    path = fetch_file("nanogpt/model.py", progress=False)
+    spec = importlib.util.spec_from_file_location("nanogpt_model", path)
+    nanogpt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nanogpt)
+    return nanogpt.GPT(nanogpt.GPTConfig(block_size=cfg.block_size, vocab_size=cfg.vocab_size, n_layer=cfg.n_layer,
+                                         n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
 
 
 def _time(timed_step, steps: int, name: str) -> tuple[float, float, torch.Tensor]:
@@ -66,9 +79,11 @@ def _time(timed_step, steps: int, name: str) -> tuple[float, float, torch.Tensor
 
 
 def _model_to_time(impl: str, cfg: GPTConfig, *, bf16_residual: bool, fused_loss: bool, checkpointing: bool):
-    """transformers' GPT2LMHeadModel, or ours with chapter 10's speed paths, on the GPU in training mode."""
+    """transformers' GPT2LMHeadModel, nanoGPT's GPT, or ours with chapter 10's speed paths, on the GPU, training."""
     if impl == "transformers":
         model = hf_model(cfg).cuda().train()
+    elif impl == "nanoGPT":
+        model = nanogpt_model(cfg).cuda().train()
     else:
         model = speed_up(GPT(cfg), bf16_residual=bf16_residual, fused_loss=fused_loss).cuda().train()
     if checkpointing:
@@ -97,15 +112,16 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: boo
     opt = configure_optimizers(model, 0.1, 6e-4, device_type="cuda" if fused else "cpu")  # fused only for "cuda"
     fwd = torch.compile(model, mode=compile_mode) if compile else model
     data = torch.randint(0, 50257, (accum, batch, T + 1), device="cuda")  # real ids < 50,257 even when padded
+    # inputs and targets, contiguous as a data loader hands them out (nanoGPT's loss needs that)
+    batches = [(d[:, :-1].contiguous(), d[:, 1:].contiguous()) for d in data]
 
     def loss_of(x, y):
         if impl == "transformers":  # it shifts labels inside; we give it x and compare the same work
             return fwd(input_ids=x, labels=x).loss
-        return fwd(x, y)[1]
+        return fwd(x, y)[1]  # ours and nanoGPT's: (logits, loss)
 
     def update():  # forward and backward of each micro-batch, clipping, AdamW; the gradients are left in place
-        for i in range(accum):
-            x, y = data[i, :, :-1], data[i, :, 1:]
+        for x, y in batches:
             autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
             backends = [SDPBackend.MATH]  # the attention of chapter 3, written out: the (T, T) weights in memory
             if flash:  # PyTorch's fused kernels, in its own order of preference (cuDNN's and FlashAttention's first)
@@ -146,7 +162,7 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: boo
                                checkpointing=checkpointing, inductor=inductor, cuda_graph=cuda_graph),
               "loss_after": round(loss.item() * accum, 3)}
     print(json.dumps(result), flush=True)
-    del model, fwd, opt, data
+    del model, fwd, opt, data, batches
     gc.collect()
     torch.cuda.empty_cache()
     torch._dynamo.reset()
@@ -197,18 +213,22 @@ def main() -> None:
 
         common["transformers"] = transformers.__version__
         ours_runs, graphs = (("gpt2_lib", 50257), ("gpt2_lib, vocab 50,304", 50304)), (False,)
+        # nanoGPT with its own vocabulary of 50,304 (as its train.py pads it), our harness and settings
+        others = [("transformers", {}), ("nanoGPT", {"vocab_size": 50304})]
         if args.suite == "graph":  # the best settings, then the same with each step replayed as one CUDA graph
-            ours_runs, graphs = ours_runs[1:], (False, True)
-        for graph in graphs:  # both models always get the same settings
+            ours_runs, graphs, others = ours_runs[1:], (False, True), others[:1]
+        for graph in graphs:  # every model gets the same settings
             suffix = ", whole-step CUDA graph" if graph else ""
-            theirs = run("transformers" + suffix, impl="transformers", cuda_graph=graph, steps=args.steps)
-            lines.append(theirs)
+            baselines = [run(impl + suffix, impl=impl, cuda_graph=graph, steps=args.steps, **kw) for impl, kw in others]
+            lines += baselines
             for name, vocab in ours_runs:
                 ours = run(name + suffix, vocab_size=vocab, cuda_graph=graph, steps=args.steps)
-                ratio = {"run": f"{name}{suffix} / transformers{suffix}",
-                         "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)}
-                print(json.dumps(ratio))
-                lines += [ours, ratio]
+                lines.append(ours)
+                for theirs in baselines:
+                    ratio = {"run": f"{name}{suffix} / {theirs['run']}",
+                             "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)}
+                    print(json.dumps(ratio))
+                    lines.append(ratio)
     elif args.suite == "memory":  # activation checkpointing on GPT-2 medium: the memory it saves, the time it costs
         for name, ckpt in (("gpt2-medium, B8", False), ("gpt2-medium, B8, activation checkpointing", True)):
             lines.append(run(name, model_name="gpt2-medium", vocab_size=50304, batch=8, checkpointing=ckpt, steps=10))

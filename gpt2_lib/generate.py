@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from functools import cache, partial
 
 import torch
 
@@ -184,13 +184,16 @@ def stream(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
+    compile: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield the next token of every row, (B,), one step at a time; on CUDA the cached
     steps replay a CUDA graph.
 
     `prompts` is a (B, T) tensor of token ids, or a list of token-id lists of any
     lengths (left-padded, section 4). The settings are checked here, at the call, so a
-    program can refuse them before it prints anything."""
+    program can refuse them before it prints anything. `compile` also compiles the
+    graphed step with torch.compile (section 6): fewer, fused kernels per token, for
+    about a minute of compiling per model and batch size."""
     # padding is masked: any id will do
     idx, pad = left_pad(prompts, device=next(model.parameters()).device)
     _check_settings(model, idx, max_new_tokens, temperature, top_k, top_p)
@@ -202,7 +205,15 @@ def stream(
         generator=generator,
     )
     return _steps(
-        model, idx, pad, max_new_tokens, sample, eos_token_id, use_cache, cuda_graph
+        model,
+        idx,
+        pad,
+        max_new_tokens,
+        sample,
+        eos_token_id,
+        use_cache,
+        cuda_graph,
+        compile,
     )
 
 
@@ -227,6 +238,7 @@ def _decoder(
     pad: torch.Tensor | None,
     use_cache: bool,
     graphed: bool,
+    compile: bool,
 ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
     """The prompt's last logits (B, V), and the step: the next tokens (B,) -> their
     logits (B, V).
@@ -248,7 +260,7 @@ def _decoder(
     weights = decode_weights(model)
     logits = forward_with_cache(model, weights, idx, cache)  # the prompt, in one pass
     if graphed:
-        return logits, CUDAGraphStep(model, weights, cache)
+        return logits, CUDAGraphStep(model, weights, cache, compile)
     return logits, lambda nxt: forward_with_cache(model, weights, nxt[:, None], cache)
 
 
@@ -262,6 +274,7 @@ def _steps(
     eos_token_id: int | None,
     use_cache: bool,
     cuda_graph: bool,
+    compile: bool,
 ) -> Iterator[torch.Tensor]:
     """stream's loop, a generator: it runs only as tokens are asked for."""
     if max_new_tokens == 0:
@@ -273,7 +286,7 @@ def _steps(
         with torch.no_grad():
             on_cuda = next(model.parameters()).device.type == "cuda"
             graphed = use_cache and cuda_graph and on_cuda and max_new_tokens > 1
-            logits, step = _decoder(model, idx, pad, use_cache, graphed)
+            logits, step = _decoder(model, idx, pad, use_cache, graphed, compile)
             done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
             with torch.no_grad():
@@ -306,6 +319,7 @@ def generate(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
+    compile: bool = False,
     pad_token_id: int = 0,
 ) -> torch.Tensor:
     """The prompts followed by up to max_new_tokens generated tokens: (B, T + n).
@@ -325,6 +339,7 @@ def generate(
             use_cache=use_cache,
             generator=generator,
             cuda_graph=cuda_graph,
+            compile=compile,
         )
     )
     idx, _ = left_pad(prompts, pad_token_id, next(model.parameters()).device)
@@ -334,29 +349,30 @@ def generate(
 # notebooks/06_generation.ipynb, cell 76
 class CUDAGraphStep:
     """One decoding step (one token per row) recorded as a CUDA graph over the static
-    cache, replayed per token.
+    cache, replayed per token; `compile` records torch.compile's fused kernels instead.
     """
 
-    def __init__(self, model: GPT, weights: DecodeWeights, cache: KVCache):
+    def __init__(
+        self, model: GPT, weights: DecodeWeights, cache: KVCache, compile: bool = False
+    ):
         device = cache.kv.device
         self.cache = cache
         # (B, 1), overwritten per step
         self.token = torch.zeros(cache.kv.size(2), 1, dtype=torch.long, device=device)
         # warm-up writes the next slot, which step one overwrites
         self.pos = torch.tensor(cache.pos, device=device)
+        step = _compiled_step() if compile else forward_with_cache
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        # warm up outside the graph, as CUDA graph capture requires
+        # warm up (and compile) outside the graph, as CUDA graph capture requires
         with torch.cuda.stream(side):
             for _ in range(2):
-                forward_with_cache(model, weights, self.token, cache, self.pos)
+                step(model, weights, self.token, cache, self.pos)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             # (B, V), a static output
-            self.logits = forward_with_cache(
-                model, weights, self.token, cache, self.pos
-            )
+            self.logits = step(model, weights, self.token, cache, self.pos)
 
     def __call__(self, token: torch.Tensor) -> torch.Tensor:
         """Logits (B, V) after feeding `token` (B,) at the cache's next position."""
@@ -365,3 +381,11 @@ class CUDAGraphStep:
         self.graph.replay()
         self.cache.pos += 1
         return self.logits
+
+
+# notebooks/06_generation.ipynb, cell 78
+@cache  # one per process: torch.compile keeps what it built for each model and shape
+def _compiled_step() -> Callable[..., torch.Tensor]:
+    """forward_with_cache compiled as one graph (made when first asked for: compiling
+    machinery slows `import` by a second)."""
+    return torch.compile(forward_with_cache, fullgraph=True, dynamic=False)
