@@ -6,9 +6,10 @@ and streaming.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from functools import cache, partial
+from functools import partial
 
 import torch
 
@@ -384,8 +385,8 @@ class CUDAGraphStep:
 
 
 # notebooks/06_generation.ipynb, cell 78
-@cache  # one per process: torch.compile keeps what it built for each model and shape
+@functools.cache  # one per process, which keeps what it built for each model and shape
 def _compiled_step() -> Callable[..., torch.Tensor]:
-    """forward_with_cache compiled as one graph (made when first asked for: compiling
-    machinery slows `import` by a second)."""
+    """forward_with_cache compiled as one graph, made when first asked for (compiling
+    machinery would slow `import` by a second)."""
     return torch.compile(forward_with_cache, fullgraph=True, dynamic=False)

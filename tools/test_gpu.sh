@@ -7,7 +7,13 @@
 #
 #   bash tools/test_gpu.sh                 # everything
 #   bash tools/test_gpu.sh tests           # only the unit tests (any pytest arguments)
-#   bash tools/test_gpu.sh tests notebooks -n 8 --dist loadfile   # with pytest-xdist, on a machine of many cores
+#
+# With pytest-xdist on a machine of many cores, run the two halves side by side (each prints and records its line):
+#   bash tools/test_gpu.sh tests -n 7 --dist worksteal &          # idle workers take queued tests from busy ones
+#   bash tools/test_gpu.sh notebooks tests/test_book_readers.py -n 8 --dist loadfile &   # a chapter's cells: one worker
+#   wait
+# (--dist load queues neighbouring tests on one worker: the slow chapter-outside-the-repository tests then run one
+# after another, past ten minutes on an H200 machine of 16 cores.)
 # Keep tests/ in the run: its conftest is what skips the TensorFlow cells where TensorFlow is missing.
 export GPT2_LIB_USE_CURRENT_PYTHON=1
 source "$(dirname "$0")/env.sh"
