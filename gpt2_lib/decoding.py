@@ -42,23 +42,12 @@ class DecodeWeights:
 
 # notebooks/appendix_b_fast_decoding.ipynb, cell 12
 def decode_weights(model: GPT) -> DecodeWeights:
-    """The model's matrices as (in, out) for x @ w: contiguous copies on CPU where that
-    is faster, views elsewhere.
-
-    Made afresh by each generate call and freed when it ends, so the copies never
-    outlive it or go stale.
+    """The model's matrices as (in, out) views for x @ w, gathered per block: no copies,
+    so nothing to make per call and nothing to go stale (section 1).
     """
-    copy = model.lm_head.weight.device.type == "cpu"
 
     def linear(layer: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | None]:
-        # (in, out), a view of PyTorch's (out, in) storage
-        w = layer.weight.detach().t()
-        # CPU BLAS multiplies a vector by a wide matrix faster from (in, out) storage
-        # and by a tall one (the MLP's 3072 -> 768 projection) faster from (out, in),
-        # as measured on this book's CPU (benchmarks/NOTES.md). Wide: out >= in, read
-        # off the weight (LoRA's wrapped layers have one too).
-        wide = w.shape[1] >= w.shape[0]
-        return (w.contiguous() if copy and wide else w), layer.bias
+        return layer.weight.detach().t(), layer.bias  # a view of the (out, in) storage
 
     def norm(layer: nn.LayerNorm) -> tuple[torch.Tensor, torch.Tensor | None]:
         return layer.weight, layer.bias
@@ -74,10 +63,8 @@ def decode_weights(model: GPT) -> DecodeWeights:
         )
         for b in model.transformer.h
     ]
-    head = model.lm_head.weight.detach().t()
-    return DecodeWeights(
-        layers, norm(model.transformer.ln_f), head.contiguous() if copy else head
-    )
+    head = model.lm_head.weight.detach().t()  # (C, vocab), the tied embedding
+    return DecodeWeights(layers, norm(model.transformer.ln_f), head)
 
 
 # notebooks/appendix_b_fast_decoding.ipynb, cell 15

@@ -257,7 +257,7 @@ def _decoder(
     cache = KVCache.allocate(
         model.config, idx.shape[0], p.device, p.dtype, zeroed=graphed, pad=pad
     )
-    # (in, out) copies on CPU, freed with the step when the loop ends
+    # the matrices as (in, out) views for x @ w (Appendix B)
     weights = decode_weights(model)
     logits = forward_with_cache(model, weights, idx, cache)  # the prompt, in one pass
     if graphed:
