@@ -6,7 +6,6 @@ and streaming.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -185,16 +184,13 @@ def stream(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
-    compile: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield the next token of every row, (B,), one step at a time; on CUDA the cached
     steps replay a CUDA graph.
 
     `prompts` is a (B, T) tensor of token ids, or a list of token-id lists of any
     lengths (left-padded, section 4). The settings are checked here, at the call, so a
-    program can refuse them before it prints anything. `compile` also compiles the
-    graphed step with torch.compile (section 6): fewer, fused kernels per token, for
-    about a minute of compiling per model and batch size."""
+    program can refuse them before it prints anything."""
     # padding is masked: any id will do
     idx, pad = left_pad(prompts, device=next(model.parameters()).device)
     _check_settings(model, idx, max_new_tokens, temperature, top_k, top_p)
@@ -206,15 +202,7 @@ def stream(
         generator=generator,
     )
     return _steps(
-        model,
-        idx,
-        pad,
-        max_new_tokens,
-        sample,
-        eos_token_id,
-        use_cache,
-        cuda_graph,
-        compile,
+        model, idx, pad, max_new_tokens, sample, eos_token_id, use_cache, cuda_graph
     )
 
 
@@ -239,7 +227,6 @@ def _decoder(
     pad: torch.Tensor | None,
     use_cache: bool,
     graphed: bool,
-    compile: bool,
 ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
     """The prompt's last logits (B, V), and the step: the next tokens (B,) -> their
     logits (B, V).
@@ -261,7 +248,7 @@ def _decoder(
     weights = decode_weights(model)
     logits = forward_with_cache(model, weights, idx, cache)  # the prompt, in one pass
     if graphed:
-        return logits, CUDAGraphStep(model, weights, cache, compile)
+        return logits, CUDAGraphStep(model, weights, cache)
     return logits, lambda nxt: forward_with_cache(model, weights, nxt[:, None], cache)
 
 
@@ -275,7 +262,6 @@ def _steps(
     eos_token_id: int | None,
     use_cache: bool,
     cuda_graph: bool,
-    compile: bool,
 ) -> Iterator[torch.Tensor]:
     """stream's loop, a generator: it runs only as tokens are asked for."""
     if max_new_tokens == 0:
@@ -287,7 +273,7 @@ def _steps(
         with torch.no_grad():
             on_cuda = next(model.parameters()).device.type == "cuda"
             graphed = use_cache and cuda_graph and on_cuda and max_new_tokens > 1
-            logits, step = _decoder(model, idx, pad, use_cache, graphed, compile)
+            logits, step = _decoder(model, idx, pad, use_cache, graphed)
             done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
             with torch.no_grad():
@@ -320,7 +306,6 @@ def generate(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
-    compile: bool = False,
     pad_token_id: int = 0,
 ) -> torch.Tensor:
     """The prompts followed by up to max_new_tokens generated tokens: (B, T + n).
@@ -340,7 +325,6 @@ def generate(
             use_cache=use_cache,
             generator=generator,
             cuda_graph=cuda_graph,
-            compile=compile,
         )
     )
     idx, _ = left_pad(prompts, pad_token_id, next(model.parameters()).device)
@@ -350,30 +334,29 @@ def generate(
 # notebooks/06_generation.ipynb, cell 76
 class CUDAGraphStep:
     """One decoding step (one token per row) recorded as a CUDA graph over the static
-    cache, replayed per token; `compile` records torch.compile's fused kernels instead.
+    cache, replayed per token.
     """
 
-    def __init__(
-        self, model: GPT, weights: DecodeWeights, cache: KVCache, compile: bool = False
-    ):
+    def __init__(self, model: GPT, weights: DecodeWeights, cache: KVCache):
         device = cache.kv.device
         self.cache = cache
         # (B, 1), overwritten per step
         self.token = torch.zeros(cache.kv.size(2), 1, dtype=torch.long, device=device)
         # warm-up writes the next slot, which step one overwrites
         self.pos = torch.tensor(cache.pos, device=device)
-        step = _compiled_step() if compile else forward_with_cache
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        # warm up (and compile) outside the graph, as CUDA graph capture requires
+        # warm up outside the graph, as CUDA graph capture requires
         with torch.cuda.stream(side):
             for _ in range(2):
-                step(model, weights, self.token, cache, self.pos)
+                forward_with_cache(model, weights, self.token, cache, self.pos)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             # (B, V), a static output
-            self.logits = step(model, weights, self.token, cache, self.pos)
+            self.logits = forward_with_cache(
+                model, weights, self.token, cache, self.pos
+            )
 
     def __call__(self, token: torch.Tensor) -> torch.Tensor:
         """Logits (B, V) after feeding `token` (B,) at the cache's next position."""
@@ -382,11 +365,3 @@ class CUDAGraphStep:
         self.graph.replay()
         self.cache.pos += 1
         return self.logits
-
-
-# notebooks/06_generation.ipynb, cell 78
-@functools.cache  # one per process, which keeps what it built for each model and shape
-def _compiled_step() -> Callable[..., torch.Tensor]:
-    """forward_with_cache compiled as one graph, made when first asked for (compiling
-    machinery would slow `import` by a second)."""
-    return torch.compile(forward_with_cache, fullgraph=True, dynamic=False)

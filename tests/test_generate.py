@@ -406,13 +406,3 @@ def test_cuda_graph_generation_of_a_ragged_batch_equals_eager_and_the_cpu():
     graphed = generate(m, prompts, 40, temperature=0)
     assert torch.equal(graphed, generate(m, prompts, 40, temperature=0, cuda_graph=False))
     assert torch.equal(graphed.cpu(), on_cpu)
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_a_compiled_graphed_step_generates_what_the_eager_step_does():
-    m = context_model(TINY).cuda()
-    prompts = ragged(TINY)
-    for _ in range(2):  # the second call reuses what the first compiled
-        compiled = generate(m, prompts, 40, temperature=0, compile=True)
-        assert torch.equal(compiled, generate(m, prompts, 40, temperature=0, cuda_graph=False))
