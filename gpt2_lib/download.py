@@ -59,13 +59,13 @@ FILES: dict[str, RemoteFile] = {
     "gpt2/encoder.json": RemoteFile(
         "https://openaipublic.blob.core.windows.net/gpt-2/models/124M/encoder.json",
         "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783", 1042301),
+    "gpt2/vocab.bpe": RemoteFile(
+        "https://openaipublic.blob.core.windows.net/gpt-2/models/124M/vocab.bpe",
+        "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5", 456318),
     # nanoGPT's model (MIT) at a pinned commit: the third row of `python -m gpt2_lib.bench compare`
     "nanogpt/model.py": RemoteFile(
         "https://raw.githubusercontent.com/karpathy/nanoGPT/3adf61e154c3fe3fca428ad6bc3818b27a3b8291/model.py",
         "7c01703240dbec5d554527dc666e35b3df8391d0b117fddc07afcf325a21d11c", 16345),
-    "gpt2/vocab.bpe": RemoteFile(
-        "https://openaipublic.blob.core.windows.net/gpt-2/models/124M/vocab.bpe",
-        "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5", 456318),
 }
 
 
