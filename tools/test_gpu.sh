@@ -9,7 +9,7 @@
 #   bash tools/test_gpu.sh tests           # only the unit tests (any pytest arguments)
 #
 # With pytest-xdist on a machine of many cores, run the two halves side by side (each prints and records its line):
-#   bash tools/test_gpu.sh tests -n 7 --dist worksteal &          # idle workers take queued tests from busy ones
+#   bash tools/test_gpu.sh tests -n 12 --dist worksteal &         # idle workers take queued tests from busy ones
 #   bash tools/test_gpu.sh notebooks tests/test_book_readers.py -n 8 --dist loadfile &   # a chapter's cells: one worker
 #   wait
 # (--dist load queues neighbouring tests on one worker: the slow chapter-outside-the-repository tests then run one
