@@ -9,6 +9,7 @@ ms_per_token is the time of one step, which gives every row one token.
     python benchmarks/generate_speed.py --device cuda          # GPU: bf16, 256 new tokens, CUDA graphs
     python benchmarks/generate_speed.py --batch 1 8 64         # one measurement per batch size
     python benchmarks/generate_speed.py --device cuda --static   # also transformers' static cache (minutes)
+    python benchmarks/generate_speed.py --device cuda --compiled   # also ours with generate(compile=True)
 """
 
 from __future__ import annotations
@@ -87,13 +88,16 @@ def measure(ours: GPT, hf, batch: int, n_new: int, args: argparse.Namespace, dev
         fns["gpt2_lib generate, no CUDA graph"] = lambda: generate(ours, prompt, n_new, temperature=0, cuda_graph=False)
         if args.static:
             fns["transformers generate, static cache"] = run_hf_static
+        if args.compiled:
+            fns["gpt2_lib generate, compiled step"] = lambda: generate(ours, prompt, n_new, temperature=0, compile=True)
     outs, times = timed(fns, device, args.repeat)
     out_hf = outs["transformers generate"]
     identical = {impl: torch.equal(out_hf, out) for impl, out in outs.items()}
     for impl, out in outs.items():
         same = int((out_hf == out).all(dim=0).long().cumprod(0).sum()) - args.prompt_tokens
         # a compiled forward rounds differently: its tokens are reported, the others' must be identical
-        assert identical[impl] or "static" in impl, f"{impl} differs from transformers after {same} of {n_new} new tokens"
+        assert identical[impl] or "static" in impl or "compiled" in impl, \
+            f"{impl} differs from transformers after {same} of {n_new} new tokens"
 
     common = {"machine": describe_machine(device),
               "setting": f"{args.model} {str(dtype)[6:]} batch {batch}, {n_new} new",
@@ -134,6 +138,8 @@ def main() -> None:
                         help="multiply the random token embedding so the random model's greedy choices are clear-cut")
     parser.add_argument("--static", action="store_true",
                         help="CUDA: also time transformers' fastest, a static cache with a compiled forward (minutes)")
+    parser.add_argument("--compiled", action="store_true",
+                        help="CUDA: also time ours with generate(compile=True), the compiled step in the CUDA graph")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file")
     args = parser.parse_args()
     if min(args.batch) < 1:

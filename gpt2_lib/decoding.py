@@ -108,7 +108,7 @@ def _new_slots(
     # static shapes: one token at slot `pos`, attention over all block_size slots,
     # masked beyond pos
     else:
-        slots, n_keys = pos.view(1), cache.kv.size(4)
+        slots, n_keys = pos.view(1), cache.kv[0].size(3)
         # (1, block_size)
         mask = (torch.arange(n_keys, device=device) <= pos).view(1, -1)
     if cache.pad is None:
@@ -150,8 +150,8 @@ def forward_with_cache(
         qkv = _linear(a, *w.c_attn).view(B, T, 3, nh, C // nh).permute(2, 0, 3, 1, 4)
         if pos is None:
             # write this step's keys and values
-            cache.kv[i, :, :, :, cache.pos : n_keys] = qkv[1:]
-            keys, values = cache.kv[i, :, :, :, :n_keys]  # (B, nh, n_keys, hs) each
+            cache.kv[i][:, :, :, cache.pos : n_keys] = qkv[1:]
+            keys, values = cache.kv[i][:, :, :, :n_keys]  # (B, nh, n_keys, hs) each
         else:
             # the same write, with the slot as a tensor
             cache.kv[i].index_copy_(3, slots, qkv[1:])

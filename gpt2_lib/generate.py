@@ -6,6 +6,7 @@ and streaming.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -184,16 +185,20 @@ def stream(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
+    compile: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield the next token of every row, (B,), one step at a time; on CUDA the cached
     steps replay a CUDA graph.
 
     `prompts` is a (B, T) tensor of token ids, or a list of token-id lists of any
     lengths (left-padded, section 4). The settings are checked here, at the call, so a
-    program can refuse them before it prints anything."""
+    program can refuse them before it prints anything. `compile` records torch.compile's
+    fused step in the graph instead: faster, after seconds of compiling (section 6)."""
     # padding is masked: any id will do
     idx, pad = left_pad(prompts, device=next(model.parameters()).device)
     _check_settings(model, idx, max_new_tokens, temperature, top_k, top_p)
+    if compile and not (use_cache and cuda_graph and idx.device.type == "cuda"):
+        raise ValueError("compile=True needs use_cache and cuda_graph, on a CUDA GPU")
     sample = partial(
         sample_next,
         temperature=temperature,
@@ -201,8 +206,9 @@ def stream(
         top_p=top_p,
         generator=generator,
     )
+    graph = "compiled" if compile else "plain" if cuda_graph else None
     return _steps(
-        model, idx, pad, max_new_tokens, sample, eos_token_id, use_cache, cuda_graph
+        model, idx, pad, max_new_tokens, sample, eos_token_id, use_cache, graph
     )
 
 
@@ -226,7 +232,7 @@ def _decoder(
     idx: torch.Tensor,
     pad: torch.Tensor | None,
     use_cache: bool,
-    graphed: bool,
+    graph: str | None,
 ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
     """The prompt's last logits (B, V), and the step: the next tokens (B,) -> their
     logits (B, V).
@@ -242,13 +248,13 @@ def _decoder(
         return _last_logits(model, idx, pad), recompute
     p = next(model.parameters())
     cache = KVCache.allocate(
-        model.config, idx.shape[0], p.device, p.dtype, zeroed=graphed, pad=pad
+        model.config, idx.shape[0], p.device, p.dtype, zeroed=bool(graph), pad=pad
     )
     # the matrices as (in, out) views for x @ w (Appendix B)
     weights = decode_weights(model)
     logits = forward_with_cache(model, weights, idx, cache)  # the prompt, in one pass
-    if graphed:
-        return logits, CUDAGraphStep(model, weights, cache)
+    if graph:
+        return logits, CUDAGraphStep(model, weights, cache, graph == "compiled")
     return logits, lambda nxt: forward_with_cache(model, weights, nxt[:, None], cache)
 
 
@@ -261,7 +267,7 @@ def _steps(
     sample: Callable[[torch.Tensor], torch.Tensor],
     eos_token_id: int | None,
     use_cache: bool,
-    cuda_graph: bool,
+    graph: str | None,  # the CUDA graph's step: "plain", "compiled", or None
 ) -> Iterator[torch.Tensor]:
     """stream's loop, a generator: it runs only as tokens are asked for."""
     if max_new_tokens == 0:
@@ -271,9 +277,9 @@ def _steps(
     try:
         # not across the yield: the caller's own code keeps its grad mode
         with torch.no_grad():
-            on_cuda = next(model.parameters()).device.type == "cuda"
-            graphed = use_cache and cuda_graph and on_cuda and max_new_tokens > 1
-            logits, step = _decoder(model, idx, pad, use_cache, graphed)
+            if not (use_cache and idx.is_cuda and max_new_tokens > 1):
+                graph = None  # a graph only for cached steps on CUDA, to repeat
+            logits, step = _decoder(model, idx, pad, use_cache, graph)
             done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
             with torch.no_grad():
@@ -306,6 +312,7 @@ def generate(
     use_cache: bool = True,
     generator: torch.Generator | None = None,
     cuda_graph: bool = True,
+    compile: bool = False,
     pad_token_id: int = 0,
 ) -> torch.Tensor:
     """The prompts followed by up to max_new_tokens generated tokens: (B, T + n).
@@ -325,6 +332,7 @@ def generate(
             use_cache=use_cache,
             generator=generator,
             cuda_graph=cuda_graph,
+            compile=compile,
         )
     )
     idx, _ = left_pad(prompts, pad_token_id, next(model.parameters()).device)
@@ -334,29 +342,32 @@ def generate(
 # notebooks/06_generation.ipynb, cell 76
 class CUDAGraphStep:
     """One decoding step (one token per row) recorded as a CUDA graph over the static
-    cache, replayed per token.
+    cache, replayed per token; `compile` records torch.compile's fused kernels instead.
     """
 
-    def __init__(self, model: GPT, weights: DecodeWeights, cache: KVCache):
-        device = cache.kv.device
+    def __init__(
+        self, model: GPT, weights: DecodeWeights, cache: KVCache, compile: bool = False
+    ):
+        device = cache.kv[0].device
         self.cache = cache
         # (B, 1), overwritten per step
-        self.token = torch.zeros(cache.kv.size(2), 1, dtype=torch.long, device=device)
+        self.token = torch.zeros(
+            cache.kv[0].size(1), 1, dtype=torch.long, device=device
+        )
         # warm-up writes the next slot, which step one overwrites
         self.pos = torch.tensor(cache.pos, device=device)
+        step = _compiled_step() if compile else forward_with_cache
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
-        # warm up outside the graph, as CUDA graph capture requires
+        # warm up (and compile) outside the graph, as CUDA graph capture requires
         with torch.cuda.stream(side):
             for _ in range(2):
-                forward_with_cache(model, weights, self.token, cache, self.pos)
+                step(model, weights, self.token, cache, self.pos)
         torch.cuda.current_stream(device).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
             # (B, V), a static output
-            self.logits = forward_with_cache(
-                model, weights, self.token, cache, self.pos
-            )
+            self.logits = step(model, weights, self.token, cache, self.pos)
 
     def __call__(self, token: torch.Tensor) -> torch.Tensor:
         """Logits (B, V) after feeding `token` (B,) at the cache's next position."""
@@ -365,3 +376,11 @@ class CUDAGraphStep:
         self.graph.replay()
         self.cache.pos += 1
         return self.logits
+
+
+# notebooks/06_generation.ipynb, cell 82
+@functools.cache  # one per process: it keeps what it compiled for each model and shape
+def _compiled_step() -> Callable[..., torch.Tensor]:
+    """forward_with_cache compiled as one graph, made when first asked for (compiling
+    machinery would slow `import` by a second)."""
+    return torch.compile(forward_with_cache, fullgraph=True, dynamic=False)

@@ -20,8 +20,9 @@ class KVCache:
     shape ever changes.
     """
 
-    # (n_layer, 2, B, n_head, block_size, head_size): [:, 0] keys, [:, 1] values
-    kv: torch.Tensor
+    # per layer (2, B, n_head, block_size, head_size): [0] keys, [1] values; separate
+    # tensors, so that a compiled step writes each in place (section 6)
+    kv: list[torch.Tensor]
     pos: int = 0  # how many positions are filled
     # (B,) each row's padding slots on the left, for prompts of different lengths
     pad: torch.Tensor | None = None
@@ -40,9 +41,10 @@ class KVCache:
         multiplies unused slots by 0.
         """
         c = config
-        shape = (c.n_layer, 2, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
+        shape = (2, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head)
         new = torch.zeros if zeroed else torch.empty
-        return cls(new(shape, device=device, dtype=dtype), pad=pad)
+        kv = [new(shape, device=device, dtype=dtype) for _ in range(c.n_layer)]
+        return cls(kv, pad=pad)
 
 
 # notebooks/06_generation.ipynb, cell 47

@@ -406,3 +406,43 @@ def test_cuda_graph_generation_of_a_ragged_batch_equals_eager_and_the_cpu():
     graphed = generate(m, prompts, 40, temperature=0)
     assert torch.equal(graphed, generate(m, prompts, 40, temperature=0, cuda_graph=False))
     assert torch.equal(graphed.cpu(), on_cpu)
+
+
+@pytest.mark.parametrize("settings", [{}, {"use_cache": False}, {"cuda_graph": False}], ids=["cpu", "no-cache", "no-graph"])
+def test_compile_without_a_cuda_graph_to_record_it_in_is_a_clear_error(model, settings):
+    m = model.cuda() if torch.cuda.is_available() and settings else model
+    with pytest.raises(ValueError, match="compile=True needs use_cache and cuda_graph"):
+        stream(m, torch.zeros(1, 3, dtype=torch.long, device=next(m.parameters()).device), 5, compile=True, **settings)
+    model.cpu()
+
+
+def test_the_compiled_static_step_writes_each_layers_cache_in_place_as_the_eager_step_does():
+    """The step generate(compile=True) records, compiled here on the CPU: the same logits and the same cache."""
+    m = context_model(TINY)
+    w = decode_weights(m)
+    prompts, pad = left_pad(ragged(TINY), device=torch.device("cpu"))
+    caches = [KVCache.allocate(TINY, len(prompts), torch.device("cpu"), torch.float32, zeroed=True, pad=pad)
+              for _ in range(2)]
+    compiled = torch.compile(forward_with_cache, fullgraph=True, dynamic=False)
+    with torch.no_grad():
+        for cache in caches:
+            forward_with_cache(m, w, prompts, cache)
+        token = torch.full((len(prompts), 1), 5)
+        for _ in range(4):
+            logits = [f(m, w, token, c, torch.tensor(c.pos)) for f, c in zip((forward_with_cache, compiled), caches)]
+            for c in caches:
+                c.pos += 1
+            torch.testing.assert_close(logits[1], logits[0])
+            token = logits[0].argmax(-1, keepdim=True)
+    for eager, comp in zip(*(c.kv for c in caches)):
+        torch.testing.assert_close(comp, eager)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_compiled_graphed_step_generates_what_the_eager_step_does():
+    m = context_model(TINY).cuda()
+    prompts = ragged(TINY)
+    for _ in range(2):  # the second call reuses what the first compiled
+        compiled = generate(m, prompts, 40, temperature=0, compile=True)
+        assert torch.equal(compiled, generate(m, prompts, 40, temperature=0, cuda_graph=False))
