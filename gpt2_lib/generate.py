@@ -193,7 +193,7 @@ def stream(
     `prompts` is a (B, T) tensor of token ids, or a list of token-id lists of any
     lengths (left-padded, section 4). The settings are checked here, at the call, so a
     program can refuse them before it prints anything. `compile` records torch.compile's
-    fused step in the graph instead: faster, after seconds of compiling (section 6)."""
+    fused step in the graph instead, after seconds of compiling (section 6)."""
     # padding is masked: any id will do
     idx, pad = left_pad(prompts, device=next(model.parameters()).device)
     _check_settings(model, idx, max_new_tokens, temperature, top_k, top_p)

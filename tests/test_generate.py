@@ -3,6 +3,8 @@ and prompts of different lengths share a batch as if each ran alone."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
@@ -410,10 +412,9 @@ def test_cuda_graph_generation_of_a_ragged_batch_equals_eager_and_the_cpu():
 
 @pytest.mark.parametrize("settings", [{}, {"use_cache": False}, {"cuda_graph": False}], ids=["cpu", "no-cache", "no-graph"])
 def test_compile_without_a_cuda_graph_to_record_it_in_is_a_clear_error(model, settings):
-    m = model.cuda() if torch.cuda.is_available() and settings else model
+    m = copy.deepcopy(model).cuda() if torch.cuda.is_available() and settings else model  # else: a CPU model
     with pytest.raises(ValueError, match="compile=True needs use_cache and cuda_graph"):
         stream(m, torch.zeros(1, 3, dtype=torch.long, device=next(m.parameters()).device), 5, compile=True, **settings)
-    model.cpu()
 
 
 def test_the_compiled_static_step_writes_each_layers_cache_in_place_as_the_eager_step_does():
