@@ -25,12 +25,15 @@ from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 
 from gpt2_lib.decoding import DecodeWeights, decode_weights, forward_with_cache
 from gpt2_lib.device import describe_machine
 from gpt2_lib.generate import CUDAGraphStep
 from gpt2_lib.kv_cache import KVCache
 from gpt2_lib.model import GPT, GPTConfig
+
+PROFILED_STEPS = 20  # tokens per profile
 
 
 def layer_caches(cache: KVCache) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -90,6 +93,16 @@ class Graphed:
         return self.logits
 
 
+def at_slot(graph_step: CUDAGraphStep):
+    """The library's recorded step as step(token (B,), slot): logits (B, V)."""
+
+    def step(token: torch.Tensor, slot: int) -> torch.Tensor:
+        graph_step.cache.pos = slot
+        return graph_step(token)
+
+    return step
+
+
 def kernels(prof, n_steps: int) -> tuple[list[tuple[str, float, float]], float, float]:
     """Per-step (name, count, microseconds) of every GPU kernel in a profile, the kernel count and their total time."""
     per = defaultdict(lambda: [0, 0.0])
@@ -123,12 +136,10 @@ def main() -> None:
     prompt = torch.randint(0, model.config.vocab_size, (1, 16), generator=torch.Generator().manual_seed(0)).to(device)
     common = {"machine": describe_machine(device), "date": datetime.date.today().isoformat(),
               "torch": torch.__version__, "setting": "gpt2 bfloat16 batch 1, prompt 16"}
-    lines = []
 
     def emit(line: dict) -> None:
         line = {**common, **line}
         print(json.dumps(line), flush=True)
-        lines.append(line)
         if args.out:
             with open(args.out, "a") as f:
                 f.write(json.dumps(line) + "\n")
@@ -137,16 +148,11 @@ def main() -> None:
     cache = KVCache.allocate(model.config, 1, device, dtype, zeroed=True)
     first = forward_with_cache(model, weights, prompt, cache)  # the prompt: 16 slots filled
     start = cache.pos
-    # the library's cache layout; the variants of variant_step keep their own per-layer key and value tensors
-    library_layout = "one tensor per layer" if isinstance(cache.kv, list) else "one tensor for all layers"
-
-    def layout(variant: str) -> str:
-        return library_layout if variant.startswith("library") else "separate key and value tensors per layer"
     snapshot = [t.clone() for t in cache.kv]
 
-    from torch.profiler import ProfilerActivity, profile
+    def layout(variant: str) -> str:  # variant_step keeps its own key and value tensors
+        return "one tensor per layer" if variant.startswith("library") else "separate key and value tensors per layer"
 
-    n = 20
     def restore() -> None:
         for t, saved in zip(cache.kv, snapshot):
             t.copy_(saved)
@@ -160,20 +166,16 @@ def main() -> None:
     for v in args.variants:
         t0 = time.perf_counter()
         try:
-            if v in ("library", "library, no graph", "library, compiled"):
+            if v.startswith("library"):
                 restore()
                 cache.pos = start
-                if v == "library":
-                    g = CUDAGraphStep(model, weights, cache)
-                    steps[v] = lambda token, p, g=g: (g.pos.fill_(p), g.token.copy_(token[:, None]),
-                                                      g.graph.replay(), g.logits)[-1]
-                    continue
-                fn = lambda token, p: forward_with_cache(model, weights, token, cache, p)  # noqa: E731
                 if v == "library, no graph":
                     pos_t = torch.tensor(start, device=device)
-                    steps[v] = lambda token, p, fn=fn, pos_t=pos_t: fn(token[:, None], pos_t.fill_(p))
-                    continue
-                fn = torch.compile(fn, fullgraph=True)
+                    steps[v] = lambda token, p: forward_with_cache(model, weights, token[:, None], cache,
+                                                                   pos_t.fill_(p))
+                else:  # what generate(..., compile=v == "library, compiled") replays
+                    steps[v] = at_slot(CUDAGraphStep(model, weights, cache, compile=v == "library, compiled"))
+                continue
             else:
                 ks, vs = fresh()
                 fn = variant_step(model, weights, ks, vs, matmul_attention="sdpa" not in v)
@@ -197,10 +199,10 @@ def main() -> None:
             step(t, start)
             torch.cuda.synchronize()
             with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-                for i in range(n):
+                for i in range(PROFILED_STEPS):
                     step(t, start + i)
                 torch.cuda.synchronize()
-            rows, count, total = kernels(prof, n)
+            rows, count, total = kernels(prof, PROFILED_STEPS)
             emit({"profile": v, "kv_cache": layout(v), "kernels_per_token": round(count, 1), "kernel_us_per_token": round(total, 1),
                   "kernels": [[r[0][:100], round(r[1], 1), round(r[2], 1)] for r in rows]})
         except Exception:
