@@ -10,6 +10,11 @@ ms_per_token is the time of one step, which gives every row one token.
     python benchmarks/generate_speed.py --batch 1 8 64         # one measurement per batch size
     python benchmarks/generate_speed.py --device cuda --static   # also transformers' static cache (minutes)
     python benchmarks/generate_speed.py --device cuda --compiled   # also ours with generate(compile=True)
+
+On the CPU at batch 1 it also times the step's matrix products alone, every weight read once per token in the step's
+order and nothing else: the memory-bound floor of a decoder that reads the fp32 weights with PyTorch's products. Two
+such rows, for nn.Linear's (out, in) storage (ours, read as views) and for (in, out) storage (transformers' Conv1D),
+and a ratio line with transformers' time over the lower floor: the most such a decoder could reach against it here.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import warnings
 
 import torch
 
+from gpt2_lib.decoding import decode_weights
 from gpt2_lib.device import describe_machine
 from gpt2_lib.generate import generate
 from gpt2_lib.model import GPT, GPTConfig
@@ -64,6 +70,28 @@ def timed(fns: dict, device: torch.device, repeat: int) -> tuple[dict, dict]:
     return outs, times
 
 
+def products_alone(model: GPT, n_new: int, in_out: bool):
+    """n_new steps of the decoding step's matrix products and nothing else: each of the 49 matrices times one row.
+
+    in_out: (in, out) copies, made here, outside the timing; else decode_weights' (in, out) views of the (out, in)
+    storage, as generate reads them.
+    """
+    w = decode_weights(model)
+    mats = [m for layer in w.layers for m, _ in (layer.c_attn, layer.attn_proj, layer.c_fc, layer.mlp_proj)]
+    mats.append(w.head)
+    if in_out:
+        mats = [m.contiguous() for m in mats]
+    rows = [torch.zeros(1, m.shape[0], dtype=m.dtype, device=m.device) for m in mats]
+
+    def run() -> None:
+        with torch.no_grad():
+            for _ in range(n_new):
+                for x, m in zip(rows, mats):
+                    x @ m
+
+    return run
+
+
 def measure(ours: GPT, hf, batch: int, n_new: int, args: argparse.Namespace, device: torch.device,
             dtype: torch.dtype) -> list[dict]:
     """Both generates on one batch of random prompts: a JSON line for each, then one with the ratio."""
@@ -90,10 +118,15 @@ def measure(ours: GPT, hf, batch: int, n_new: int, args: argparse.Namespace, dev
             fns["transformers generate, static cache"] = run_hf_static
         if args.compiled:
             fns["gpt2_lib generate, compiled step"] = lambda: generate(ours, prompt, n_new, temperature=0, compile=True)
-    outs, times = timed(fns, device, args.repeat)
+    floors = {}  # the memory-bound floor: the matrices read once per token, no other work
+    if device.type == "cpu" and batch == 1:
+        floors = {"matrix products alone, (out, in) storage": products_alone(ours, n_new, in_out=False),
+                  "matrix products alone, (in, out) storage": products_alone(ours, n_new, in_out=True)}
+    outs, times = timed({**fns, **floors}, device, args.repeat)
     out_hf = outs["transformers generate"]
-    identical = {impl: torch.equal(out_hf, out) for impl, out in outs.items()}
-    for impl, out in outs.items():
+    identical = {impl: torch.equal(out_hf, outs[impl]) for impl in fns}
+    for impl in fns:
+        out = outs[impl]
         same = int((out_hf == out).all(dim=0).long().cumprod(0).sum()) - args.prompt_tokens
         # a compiled forward rounds differently: its tokens are reported, the others' must be identical
         assert identical[impl] or "static" in impl or "compiled" in impl, \
@@ -102,18 +135,23 @@ def measure(ours: GPT, hf, batch: int, n_new: int, args: argparse.Namespace, dev
     common = {"machine": describe_machine(device),
               "setting": f"{args.model} {str(dtype)[6:]} batch {batch}, {n_new} new",
               "date": datetime.date.today().isoformat(), "torch": torch.__version__}
-    lines = []
+    lines = []  # one per impl, then the ratios
     for impl, runs in times.items():
         seconds = statistics.median(runs)
         lines.append({**common, "impl": impl, "seconds": round(seconds, 4),
                       "tokens_per_s": round(batch * n_new / seconds, 1),  # every row's new tokens
                       "ms_per_token": round(seconds / n_new * 1000, 3),  # one step: a token for each row
-                      "identical_tokens": identical[impl]})
+                      "identical_tokens": identical.get(impl)})  # None: a floor, which makes no tokens
     lines.append({**common, "ratio": round(lines[1]["tokens_per_s"] / lines[0]["tokens_per_s"], 2),
                   "identical_tokens": True})
+    if floors:  # transformers over the lower floor: what a decoder reading fp32 weights with these products could reach
+        floor = max((r for r in lines if r.get("impl") in floors), key=lambda r: r["tokens_per_s"])
+        lines.append({**common, "ratio": round(floor["tokens_per_s"] / lines[0]["tokens_per_s"], 2),
+                      "of": "the lower floor / transformers generate: the most any decoder could reach",
+                      "identical_tokens": None})
     if "transformers generate, static cache" in times:  # the fastest of each side with identical tokens
         def fastest(side: str) -> dict:
-            return max((r for r in lines[:-1] if r["impl"].startswith(side) and r["identical_tokens"]),
+            return max((r for r in lines if r.get("impl", "").startswith(side) and r["identical_tokens"]),
                        key=lambda r: r["tokens_per_s"])
         ours_best, theirs_best = fastest("gpt2_lib"), fastest("transformers")
         lines.append({**common, "ratio": round(ours_best["tokens_per_s"] / theirs_best["tokens_per_s"], 2),
