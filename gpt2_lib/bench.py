@@ -5,6 +5,7 @@
     python -m gpt2_lib.bench tried     # settings that did not pay on an H100, kept to re-check them
     python -m gpt2_lib.bench memory    # GPT-2 medium with and without activation checkpointing
     python -m gpt2_lib.bench graph     # compare's best settings, each step also replayed as one CUDA graph
+    python -m gpt2_lib.bench fp8 --steps 200   # FP8 matmuls (torchao) against bf16: speed, and the loss on real text
 
 Part of the package (not only of `benchmarks/`) so that chapter 10 can run it wherever gpt2_lib is installed.
 
@@ -35,6 +36,7 @@ from gpt2_lib.device import describe_machine
 from gpt2_lib.download import fetch_file
 from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
 from gpt2_lib.cuda_graph import graph_step
+from gpt2_lib.data import RandomWindows, fixed_batches
 from gpt2_lib.speed import checkpoint_blocks, flops_per_token, speed_up
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
@@ -61,6 +63,34 @@ def nanogpt_model(cfg: GPTConfig):
                                          n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=0.0, bias=True))
 
 
+def fp8_linears(model: torch.nn.Module, head: bool) -> None:
+    """torchao's float8 training for the blocks' linear layers, and the tied head's if `head`: their matmuls run in
+    FP8 on the tensor cores, inputs and weights scaled per tensor, in place."""
+    try:
+        from torchao.float8 import Float8LinearConfig, convert_to_float8_training
+    except ImportError:
+        raise SystemExit("error: fp8 needs torchao: pip install 'gpt2_lib[fp8]'") from None
+    convert_to_float8_training(model, config=Float8LinearConfig.from_recipe_name("tensorwise"),
+                               module_filter_fn=lambda module, name: head or name != "lm_head")
+
+
+def shakespeare(batches: int, batch: int, T: int, device: str = "cuda") -> tuple[torch.Tensor, list]:
+    """Real text for runs whose loss should mean something: `batches` training batches (batches, batch, T + 1) from
+    tiny Shakespeare's first 90% at seeded random starts, and 4 fixed (x, y) validation batches from the rest."""
+    import numpy as np
+
+    from gpt2_lib.tokenizer import get_tokenizer
+
+    text = fetch_file("tinyshakespeare.txt", progress=False).read_text()
+    ids = np.array(get_tokenizer().encode(text), dtype=np.int64)
+    split = int(0.9 * len(ids))
+    windows = RandomWindows(ids[:split], batch, T, seed=0)
+    # T + 1 tokens a row: the inputs x and, at the end of y (x shifted by one), the last one's next token
+    train = torch.stack([torch.cat([x, y[:, -1:]], dim=1) for x, y in (windows.next_batch() for _ in range(batches))])
+    val = [(x.to(device), y.to(device)) for x, y in fixed_batches(ids[split:], 4, batch, T)]
+    return train.to(device), val
+
+
 def _time(timed_step, steps: int, name: str) -> tuple[float, float, torch.Tensor]:
     """ms/step (the median time between CUDA events recorded between steps run back to back), the CPU's ms/step,
     and the last loss; one step first, to check the loss is finite."""
@@ -78,17 +108,71 @@ def _time(timed_step, steps: int, name: str) -> tuple[float, float, torch.Tensor
     return statistics.median(a.elapsed_time(b) for a, b in zip(events, events[1:])), cpu_ms, loss
 
 
-def _model_to_time(impl: str, cfg: GPTConfig, *, bf16_residual: bool, fused_loss: bool, checkpointing: bool):
-    """transformers' GPT2LMHeadModel, nanoGPT's GPT, or ours with chapter 10's speed paths, on the GPU, training."""
+def _data(text: bool, accum: int, batch: int, T: int, steps: int) -> tuple[list, list | None]:
+    """The (x, y) batches on the GPU: `accum` of random ids, reused by every step, or, with text, tiny Shakespeare:
+    one batch for each of `steps`, and the validation batches."""
+    val = None
+    if text:
+        data, val = shakespeare(steps, batch, T)
+    else:
+        data = torch.randint(0, 50257, (accum, batch, T + 1), device="cuda")  # real ids < 50,257 even when padded
+    # inputs and targets, contiguous as a data loader hands them out (nanoGPT's loss needs that)
+    return [(d[:, :-1].contiguous(), d[:, 1:].contiguous()) for d in data], val
+
+
+def _learned(model: torch.nn.Module, losses: list[torch.Tensor], val: list, bf16: bool) -> dict:
+    """What a setting does to learning: the mean of the last 10 steps' losses, and the held-out text's loss."""
+    model.eval()
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+        val_loss = statistics.mean(model(x, y)[1].item() for x, y in val)
+    return {"steps_trained": len(losses), "train_loss_last_10": round(torch.stack(losses[-10:]).mean().item(), 4),
+            "val_loss": round(val_loss, 4)}
+
+
+def _model_to_time(impl: str, cfg: GPTConfig, *, bf16_residual: bool, fused_loss: bool, checkpointing: bool,
+                   fp8: str | None):
+    """transformers' GPT2LMHeadModel, nanoGPT's GPT, or ours with chapter 10's speed paths (and FP8 matmuls in the
+    blocks, or "all" of them), on the GPU, training."""
     if impl == "transformers":
         model = hf_model(cfg).cuda().train()
     elif impl == "nanoGPT":
         model = nanogpt_model(cfg).cuda().train()
     else:
         model = speed_up(GPT(cfg), bf16_residual=bf16_residual, fused_loss=fused_loss).cuda().train()
+        if fp8:
+            fp8_linears(model, head=fp8 == "all")
     if checkpointing:
         checkpoint_blocks(model)
     return model
+
+
+def _check(impl: str, fp8: str | None, text: bool, cuda_graph: bool, accum: int) -> None:
+    """Refuse settings that cannot run, before anything is built."""
+    if fp8 not in (None, "blocks", "all") or (fp8 and impl != "gpt2_lib"):
+        raise ValueError(f"fp8 is None, 'blocks' or 'all', for gpt2_lib only; got {fp8!r} for {impl}")
+    if text and (cuda_graph or accum != 1):
+        raise ValueError("text=True draws a new batch each step: without cuda_graph, and with accum=1")
+
+
+def _switch(tf32: bool, coordinate_descent: bool, inductor: dict) -> dict:
+    """Seed, and set one run's process-wide switches; returns the inductor settings it replaced, for _release."""
+    torch.manual_seed(0)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch._inductor.config.coordinate_descent_tuning = coordinate_descent
+    saved = {k: getattr(torch._inductor.config, k) for k in inductor}
+    for k, v in inductor.items():  # other inductor settings, for this run only
+        setattr(torch._inductor.config, k, v)
+    return saved
+
+
+def _release(saved: dict) -> None:
+    """Free a run's GPU memory and compiled code, and put back the inductor settings it replaced."""
+    gc.collect()
+    torch.cuda.empty_cache()
+    torch._dynamo.reset()
+    for k, v in saved.items():
+        setattr(torch._inductor.config, k, v)
 
 
 def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: bool = True, bf16: bool = True,
@@ -96,24 +180,22 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: boo
         compile_mode: str | None = None, cudnn_attention: bool = False, coordinate_descent: bool = False,
         bf16_residual: bool = True, fused_loss: bool = True, model_name: str = "gpt2", checkpointing: bool = False,
         inductor: dict | None = None, cuda_graph: bool = False, T: int = 1024, warmup: int = 5,
-        steps: int = 20) -> dict:
-    """Time `steps` optimizer steps (each of `accum` micro-batches of batch x T tokens) in one setting."""
-    torch.manual_seed(0)
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    torch._inductor.config.coordinate_descent_tuning = coordinate_descent
+        steps: int = 20, fp8: str | None = None, text: bool = False) -> dict:
+    """Time `steps` optimizer steps (each of `accum` micro-batches of batch x T tokens) in one setting.
+
+    fp8: "blocks" or "all" (the head too), torchao's FP8 matmuls, ours only. text: train on tiny Shakespeare, a new
+    batch each step (random ids otherwise), and report the training and validation loss at the end."""
+    _check(impl, fp8, text, cuda_graph, accum)
     inductor = inductor or {}
-    saved = {k: getattr(torch._inductor.config, k) for k in inductor}
-    for k, v in inductor.items():  # other inductor settings, for this run only
-        setattr(torch._inductor.config, k, v)
+    saved = _switch(tf32, coordinate_descent, inductor)
     cfg = GPTConfig.from_name(model_name, vocab_size=vocab_size)
-    model = _model_to_time(impl, cfg, bf16_residual=bf16_residual, fused_loss=fused_loss, checkpointing=checkpointing)
+    model = _model_to_time(impl, cfg, bf16_residual=bf16_residual, fused_loss=fused_loss, checkpointing=checkpointing,
+                           fp8=fp8)
     n_params = sum(p.numel() for p in model.parameters())
     opt = configure_optimizers(model, 0.1, 6e-4, device_type="cuda" if fused else "cpu")  # fused only for "cuda"
     fwd = torch.compile(model, mode=compile_mode) if compile else model
-    data = torch.randint(0, 50257, (accum, batch, T + 1), device="cuda")  # real ids < 50,257 even when padded
-    # inputs and targets, contiguous as a data loader hands them out (nanoGPT's loss needs that)
-    batches = [(d[:, :-1].contiguous(), d[:, 1:].contiguous()) for d in data]
+    batches, val = _data(text, accum, batch, T, warmup + steps + 1)
+    losses = []  # text: every step's loss, kept on the GPU
 
     def loss_of(x, y):
         if impl == "transformers":  # it shifts labels inside; we give it x and compare the same work
@@ -121,7 +203,7 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: boo
         return fwd(x, y)[1]  # ours and nanoGPT's: (logits, loss)
 
     def update():  # forward and backward of each micro-batch, clipping, AdamW; the gradients are left in place
-        for x, y in batches:
+        for x, y in [batches[len(losses)]] if text else batches:  # text: this step's own batch
             autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
             backends = [SDPBackend.MATH]  # the attention of chapter 3, written out: the (T, T) weights in memory
             if flash:  # PyTorch's fused kernels, in its own order of preference (cuDNN's and FlashAttention's first)
@@ -136,6 +218,8 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: boo
     def step():
         loss = update()
         opt.zero_grad(set_to_none=True)
+        if text:
+            losses.append(loss.detach())
         return loss
 
     torch.cuda.reset_peak_memory_stats()
@@ -159,15 +243,14 @@ def run(name: str, *, impl: str = "gpt2_lib", vocab_size: int = 50257, tf32: boo
                                batch=batch, accum=accum, T=T, compile_mode=compile_mode,
                                cudnn_attention=cudnn_attention, coordinate_descent=coordinate_descent,
                                bf16_residual=bf16_residual, fused_loss=fused_loss, model=model_name,
-                               checkpointing=checkpointing, inductor=inductor, cuda_graph=cuda_graph),
+                               checkpointing=checkpointing, inductor=inductor, cuda_graph=cuda_graph, fp8=fp8,
+                               text=text),
               "loss_after": round(loss.item() * accum, 3)}
+    if text:
+        result.update(_learned(model, losses, val, bf16))
     print(json.dumps(result), flush=True)
-    del model, fwd, opt, data, batches
-    gc.collect()
-    torch.cuda.empty_cache()
-    torch._dynamo.reset()
-    for k, v in saved.items():
-        setattr(torch._inductor.config, k, v)
+    del model, fwd, opt, batches, losses
+    _release(saved)
     return result
 
 
@@ -195,7 +278,7 @@ TRIED = [  # measured without gain on an H100 (benchmarks/NOTES.md); on top of t
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m gpt2_lib.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("suite", choices=["compare", "ladder", "tried", "memory", "graph"])
+    parser.add_argument("suite", choices=["compare", "ladder", "tried", "memory", "graph", "fp8"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--only", nargs="*", help="ladder: run just these steps (by position, 0 = fp32)")
     parser.add_argument("--out", default=None,
@@ -231,6 +314,9 @@ def main() -> None:
                              "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 2)}
                     print(json.dumps(ratio))
                     lines.append(ratio)
+    elif args.suite == "fp8":  # compare's best (vocab 50,304), then FP8 matmuls; the same text, seed and steps
+        for name, fp8 in (("bf16", None), ("+ fp8 block matmuls (torchao)", "blocks"), ("+ fp8 head too", "all")):
+            lines.append(run(name, vocab_size=50304, fp8=fp8, text=True, steps=args.steps))
     elif args.suite == "memory":  # activation checkpointing on GPT-2 medium: the memory it saves, the time it costs
         for name, ckpt in (("gpt2-medium, B8", False), ("gpt2-medium, B8, activation checkpointing", True)):
             lines.append(run(name, model_name="gpt2-medium", vocab_size=50304, batch=8, checkpointing=ckpt, steps=10))
