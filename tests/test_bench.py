@@ -1,5 +1,8 @@
 """gpt2_lib.bench's pieces that run without a GPU: the real text its fp8 suite trains on, FP8 matmuls swapped in
-(torchao's, emulated on the CPU), and settings refused before any work."""
+(torchao's, emulated on the CPU), and settings refused before any work.
+
+torchao is the optional extra gpt2_lib[fp8], not in requirements.txt: the FP8 tests run where it is installed (the GPU
+machine that runs the fp8 suite) and skip elsewhere."""
 
 from __future__ import annotations
 
