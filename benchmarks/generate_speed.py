@@ -76,9 +76,7 @@ def products_alone(model: GPT, n_new: int, in_out: bool):
     in_out: (in, out) copies, made here, outside the timing; else decode_weights' (in, out) views of the (out, in)
     storage, as generate reads them.
     """
-    w = decode_weights(model)
-    mats = [m for layer in w.layers for m, _ in (layer.c_attn, layer.attn_proj, layer.c_fc, layer.mlp_proj)]
-    mats.append(w.head)
+    mats = decode_weights(model).matrices()
     if in_out:
         mats = [m.contiguous() for m in mats]
     rows = [torch.zeros(1, m.shape[0], dtype=m.dtype, device=m.device) for m in mats]

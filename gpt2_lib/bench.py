@@ -28,6 +28,7 @@ import json
 import statistics
 import time
 
+import numpy as np
 import torch
 import torch._inductor.config
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -38,6 +39,7 @@ from gpt2_lib.model import GPT, GPTConfig, configure_optimizers
 from gpt2_lib.cuda_graph import graph_step
 from gpt2_lib.data import RandomWindows, fixed_batches
 from gpt2_lib.speed import checkpoint_blocks, flops_per_token, speed_up
+from gpt2_lib.tokenizer import get_tokenizer
 
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
 
@@ -77,10 +79,6 @@ def fp8_linears(model: torch.nn.Module, head: bool) -> None:
 def shakespeare(batches: int, batch: int, T: int, device: str = "cuda") -> tuple[torch.Tensor, list]:
     """Real text for runs whose loss should mean something: `batches` training batches (batches, batch, T + 1) from
     tiny Shakespeare's first 90% at seeded random starts, and 4 fixed (x, y) validation batches from the rest."""
-    import numpy as np
-
-    from gpt2_lib.tokenizer import get_tokenizer
-
     text = fetch_file("tinyshakespeare.txt", progress=False).read_text()
     ids = np.array(get_tokenizer().encode(text), dtype=np.int64)
     split = int(0.9 * len(ids))

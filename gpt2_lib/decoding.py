@@ -39,6 +39,12 @@ class DecodeWeights:
     ln_f: tuple[torch.Tensor, torch.Tensor | None]
     head: torch.Tensor  # (C, vocab): the tied embedding, transposed
 
+    def matrices(self) -> list[torch.Tensor]:
+        """The step's matrices in the order it reads them: four per block, then the
+        head."""
+        pairs = [(w.c_attn, w.attn_proj, w.c_fc, w.mlp_proj) for w in self.layers]
+        return [m for linears in pairs for m, _ in linears] + [self.head]
+
 
 # notebooks/appendix_b_fast_decoding.ipynb, cell 12
 def decode_weights(model: GPT) -> DecodeWeights:

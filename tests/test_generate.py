@@ -10,7 +10,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from gpt2_lib.decoding import decode_weights, forward_with_cache
-from gpt2_lib.generate import filter_logits, generate, left_pad, stream
+from gpt2_lib.generate import _compiled_step, filter_logits, generate, left_pad, stream
 from gpt2_lib.kv_cache import KVCache, skip_padding
 from gpt2_lib.model import GPT, GPTConfig
 
@@ -424,7 +424,7 @@ def test_the_compiled_static_step_writes_each_layers_cache_in_place_as_the_eager
     prompts, pad = left_pad(ragged(TINY), device=torch.device("cpu"))
     caches = [KVCache.allocate(TINY, len(prompts), torch.device("cpu"), torch.float32, zeroed=True, pad=pad)
               for _ in range(2)]
-    compiled = torch.compile(forward_with_cache, fullgraph=True, dynamic=False)
+    compiled = _compiled_step()  # what CUDAGraphStep(compile=True) records
     with torch.no_grad():
         for cache in caches:
             forward_with_cache(m, w, prompts, cache)
