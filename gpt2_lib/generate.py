@@ -339,7 +339,7 @@ def generate(
     return torch.cat([idx, torch.stack(new, dim=1)], dim=1) if new else idx.clone()
 
 
-# notebooks/06_generation.ipynb, cell 76
+# notebooks/06_generation.ipynb, cell 77
 class CUDAGraphStep:
     """One decoding step (one token per row) recorded as a CUDA graph over the static
     cache, replayed per token; `compile` records torch.compile's fused kernels instead.
@@ -378,7 +378,7 @@ class CUDAGraphStep:
         return self.logits
 
 
-# notebooks/06_generation.ipynb, cell 82
+# notebooks/06_generation.ipynb, cell 83
 @functools.cache  # one per process: it keeps what it compiled for each model and shape
 def _compiled_step() -> Callable[..., torch.Tensor]:
     """forward_with_cache compiled as one graph, made when first asked for (compiling

@@ -139,7 +139,7 @@ def fused_loss_where_possible(
     )
 
 
-# notebooks/10_fast_training.ipynb, cell 63
+# notebooks/10_fast_training.ipynb, cell 66
 def checkpoint_blocks(model: GPT, enabled: bool = True) -> GPT:
     """Recompute each block's activations in the backward pass instead of storing them:
     less memory, more compute."""

@@ -93,8 +93,35 @@ def draw_grad_accum():
     return fig
 
 
+def draw_fp8_linear():
+    """One linear layer's forward product in FP8: each input scaled by its largest value, cast, multiplied, unscaled."""
+    fig, ax = canvas(8.8, 3.9, "An FP8 product: scale, cast, multiply, scale back (tensorwise, as torchao does)")
+    for y, name, shape in ((2.85, "x", "activations (16384, 768)"), (1.65, "W", "weights (768, 2304)")):
+        box(ax, 0.98, y, 1.56, 0.5, f"{name}  bf16\n{shape}", fc=BLUE, fontsize=8)
+        arrow(ax, (1.76, y), (2.25, y))
+        box(ax, 2.95, y, 1.35, 0.5, f"amax = max|{name}|\ns{name} = 448 / amax", fc=YELLOW, fontsize=8)
+        arrow(ax, (3.64, y), (4.2, y))
+        box(ax, 4.85, y, 1.25, 0.5, f"{name}8 = fp8(s{name}·{name})\ne4m3, 1 byte", fc=ORANGE, fontsize=8)
+    arrow(ax, (5.5, 2.85), (6.05, 2.35))
+    arrow(ax, (5.5, 1.65), (6.05, 2.15))
+    box(ax, 6.65, 2.25, 1.15, 0.7, "x8 · W8\nFP8 tensor cores\nfp32 sums", fc=PURPLE, fontsize=8)
+    arrow(ax, (7.24, 2.25), (7.62, 2.25))
+    box(ax, 8.15, 2.25, 0.95, 0.6, "÷ (sx·sW)\ny  bf16", fc=GREEN, fontsize=8)
+    ax.text(3.9, 3.35, "extra kernels: each reads the whole tensor once more", ha="center", fontsize=8, color=RED)
+    ax.text(6.65, 2.85, "2× bf16's rate", ha="center", fontsize=8, color=INK)
+    ax.text(0.25, 0.95, "The backward pass does the same for its two products: the gradient of x (from the output's "
+            "gradient and W)\nand the gradient of W (from x and the output's gradient). The products get faster; "
+            "the scaling passes cost memory\ntraffic whatever the size. Only when the matrices are large does the "
+            "first outweigh the second.", fontsize=8, color=MUTED, ha="left", va="center")
+    ax.text(0.25, 0.42, "448: the largest e4m3 number (4 exponent bits, 3 mantissa bits). Scaling by it uses FP8's "
+            "whole range, so the largest values keep their 3 mantissa bits.", fontsize=8, color=MUTED,
+            ha="left", va="center")
+    return fig
+
+
 FIGURES = {
     "ch10_step_time": draw_step_time,
     "ch10_ddp": draw_ddp,
     "ch10_grad_accum": draw_grad_accum,
+    "ch10_fp8_linear": draw_fp8_linear,
 }
