@@ -96,3 +96,5 @@ def pytest_runtest_makereport(item, call):
 
 # Where TensorFlow is missing, its chapter cells skip with one line (a hook shared with the child pytest runs).
 from plugins.nbval_tensorflow import pytest_collection_modifyitems  # noqa: E402,F401
+# Where GPT2_LIB_FAILURES_LOG names a file, each failure is written to it as it happens (tools/test_gpu.sh).
+from plugins.failures_log import pytest_runtest_logreport  # noqa: E402,F401

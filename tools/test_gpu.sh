@@ -3,7 +3,8 @@
 # GPU themselves), in this machine's own Python (its CUDA build of torch), with gpt2_lib from this checkout.
 # Outputs are not compared (--nbval-lax): they were stored from a CPU run. Prints one summary line and appends it
 # to gpt2_lib/results/test_gpu.jsonl. The bar is 0 failed; cells that need TensorFlow where it is missing are
-# skipped with that one line and counted as skipped.
+# skipped with that one line and counted as skipped. Each failure is also written the moment it happens to
+# _build/test_gpu-<pid>-failed.txt (its path is printed first): a run cut off by a time limit still names them.
 #
 #   bash tools/test_gpu.sh                 # everything
 #   bash tools/test_gpu.sh tests           # only the unit tests (any pytest arguments)
@@ -28,6 +29,9 @@ python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'tool
 
 [ $# -gt 0 ] || set -- tests notebooks
 report="$ROOT/_build/test_gpu-$$.xml"  # one per invocation: several may run at once
+# each failure, named the moment it happens: a run cut off by a time limit still says what failed
+export GPT2_LIB_FAILURES_LOG="$ROOT/_build/test_gpu-$$-failed.txt"
+echo "failures, as they happen: $GPT2_LIB_FAILURES_LOG"
 python -m pytest "$@" --nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
     -p no:cacheprovider -q -rfs --junitxml="$report"
 status=$?
