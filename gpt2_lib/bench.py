@@ -41,6 +41,7 @@ from gpt2_lib.data import RandomWindows, fixed_batches
 from gpt2_lib.speed import checkpoint_blocks, flops_per_token, speed_up
 from gpt2_lib.tokenizer import get_tokenizer
 
+FP8_NEEDS_TORCHAO = "error: fp8 needs torchao: pip install 'gpt2_lib[fp8]'"
 H100_BF16_PEAK = 989e12  # dense bf16 FLOP/s of an H100 SXM (NVIDIA's data sheet); MFU is measured against it
 
 
@@ -71,7 +72,7 @@ def fp8_linears(model: torch.nn.Module, head: bool) -> None:
     try:
         from torchao.float8 import Float8LinearConfig, convert_to_float8_training
     except ImportError:
-        raise SystemExit("error: fp8 needs torchao: pip install 'gpt2_lib[fp8]'") from None
+        raise SystemExit(FP8_NEEDS_TORCHAO) from None
     convert_to_float8_training(model, config=Float8LinearConfig.from_recipe_name("tensorwise"),
                                module_filter_fn=lambda module, name: head or name != "lm_head")
 
@@ -282,6 +283,8 @@ def main() -> None:
     parser.add_argument("--out", default=None,
                         help="append the JSON lines to this file (the book's own: gpt2_lib/results/train_speed.jsonl)")
     args = parser.parse_args()
+    if args.suite == "fp8" and importlib.util.find_spec("torchao") is None:  # before the bf16 run, not after it
+        raise SystemExit(FP8_NEEDS_TORCHAO)
     if not torch.cuda.is_available():
         raise SystemExit("error: this benchmark needs a CUDA GPU (GPT-2 124M at B=16, T=1024)")
 

@@ -7,6 +7,10 @@ chapters' outputs)."""
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +74,12 @@ def test_fp8_linears_swaps_the_linear_layers_and_keeps_the_tie(head):
 def test_run_refuses_impossible_settings_before_any_work(settings, message):
     with pytest.raises(ValueError, match=message):
         run("refused", **settings)  # no GPU needed: nothing is built
+
+
+def test_the_fp8_suite_without_torchao_stops_before_its_first_run():
+    """Its bf16 run takes minutes on a GPU: a missing torchao must stop the suite before it, in one line."""
+    if importlib.util.find_spec("torchao") is not None:
+        pytest.skip("torchao is installed here, so the refusal cannot happen")
+    run = subprocess.run([sys.executable, "-m", "gpt2_lib.bench", "fp8"], capture_output=True, text=True)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == "error: fp8 needs torchao: pip install 'gpt2_lib[fp8]'"
