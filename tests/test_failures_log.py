@@ -29,13 +29,22 @@ def test_setup_fails(broken):
 """
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
-def test_each_failure_is_logged_once_with_its_phase_and_error(tmp_path, workers):
+def _pytest(tmp_path, *args, log=None):
+    """Run pytest on SUITE in tmp_path as a fresh suite would: no xdist worker's or outer run's variables leak in
+    (this test may itself run in an xdist worker), and no installed plugin but the ones named autoloads."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GPT2_LIB_FAILURES_LOG"))}
+    env |= {"PYTHONPATH": str(TESTS), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    if log:
+        env["GPT2_LIB_FAILURES_LOG"] = str(log)
     (tmp_path / "test_suite.py").write_text(SUITE)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "plugins.failures_log", "-p", "no:cacheprovider",
+                           *args, "test_suite.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("workers", [[], ["-p", "xdist.plugin", "-n", "2"]], ids=["one process", "xdist"])
+def test_each_failure_is_logged_once_with_its_phase_and_error(tmp_path, workers):
     log = tmp_path / "failed.txt"
-    env = {**os.environ, "GPT2_LIB_FAILURES_LOG": str(log), "PYTHONPATH": str(TESTS)}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "plugins.failures_log", "-p", "no:cacheprovider",
-                          *workers, "test_suite.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    run = _pytest(tmp_path, *workers, log=log)
     assert run.returncode == 1, run.stdout + run.stderr
     assert sorted(log.read_text().splitlines()) == [
         "test_suite.py::test_fails (call): AssertionError: one and one",
@@ -44,8 +53,5 @@ def test_each_failure_is_logged_once_with_its_phase_and_error(tmp_path, workers)
 
 
 def test_nothing_is_written_without_the_variable(tmp_path):
-    (tmp_path / "test_suite.py").write_text(SUITE)
-    env = {k: v for k, v in os.environ.items() if k != "GPT2_LIB_FAILURES_LOG"} | {"PYTHONPATH": str(TESTS)}
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "plugins.failures_log", "-p", "no:cacheprovider",
-                    "test_suite.py"], cwd=tmp_path, env=env, capture_output=True)
+    assert _pytest(tmp_path).returncode == 1
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "__pycache__") == ["test_suite.py"]
