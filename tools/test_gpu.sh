@@ -26,6 +26,22 @@ if [ -d "$MIRROR/tiktoken_cache" ]; then  # offline GPU machines: the mirror's c
 fi
 export GPT2_LIB_SYNTHETIC_WEIGHTS="${GPT2_LIB_SYNTHETIC_WEIGHTS:-1}"  # offline: random weights, announced
 python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'tools/test_gpu.sh needs a CUDA GPU')" || exit 2
+# A machine's own Python may lack some of requirements.txt: name them once, up front. The tests that need
+# TensorFlow, jupyter-book or ruff then skip; any other (chapter 9's rouge-score, say) fails test by test.
+python - <<'PY'
+import importlib.metadata as metadata
+import re
+
+wanted = [re.split(r"[=<>~!\[;# ]", line.strip())[0] for line in open("requirements.txt")]
+missing = []
+for name in filter(None, wanted):
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        missing.append(name)
+if missing:
+    print("not installed in this Python (from requirements.txt):", ", ".join(missing))
+PY
 
 [ $# -gt 0 ] || set -- tests notebooks
 report="$ROOT/_build/test_gpu-$$.xml"  # one per invocation: several may run at once
