@@ -8,6 +8,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Under pytest-xdist each worker gets its share of the cores, and so do the Pythons it starts: 14 workers on 16 cores,
+# each with 16 torch threads, spun against each other until a CPU test of seconds took five minutes.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # no pool of compile processes per worker
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

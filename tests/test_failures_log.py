@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from plugins.failures_log import LOG
 
 TESTS = Path(__file__).resolve().parent
 
@@ -32,10 +33,10 @@ def test_setup_fails(broken):
 def _pytest(tmp_path, *args, log=None):
     """Run pytest on SUITE in tmp_path as a fresh suite would: no xdist worker's or outer run's variables leak in
     (this test may itself run in an xdist worker), and no installed plugin but the ones named autoloads."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GPT2_LIB_FAILURES_LOG"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != LOG}
     env |= {"PYTHONPATH": str(TESTS), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     if log:
-        env["GPT2_LIB_FAILURES_LOG"] = str(log)
+        env[LOG] = str(log)
     (tmp_path / "test_suite.py").write_text(SUITE)
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "plugins.failures_log", "-p", "no:cacheprovider",
                            *args, "test_suite.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
